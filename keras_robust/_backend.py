@@ -1,0 +1,47 @@
+"""The one place that imports a backend framework directly.
+
+Everything else in the library speaks `keras.ops`. What `keras.ops` cannot
+express is gathered here: evaluating a function and its gradient with respect
+to one input (the calibration solver differentiates the very loss objects
+users train with), and the backend's name.
+"""
+
+import keras
+import numpy as np
+
+
+def name():
+    """The active Keras backend: ``"tensorflow"``, ``"jax"`` or ``"torch"``."""
+    return keras.backend.backend()
+
+
+def value_and_grad(fn, x):
+    """Return ``(sum(fn(x)), d sum(fn(x)) / dx)`` as NumPy arrays.
+
+    ``fn`` maps a float32 backend tensor to a tensor (any shape, summed);
+    ``x`` is array-like. The gradient is taken by the backend's autodiff.
+    """
+    x = np.asarray(x, dtype="float32")
+    backend = name()
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        value, grad = jax.value_and_grad(lambda t: jnp.sum(fn(t)))(jnp.asarray(x))
+        return np.asarray(value), np.asarray(grad)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        t = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(t)
+            value = tf.reduce_sum(fn(t))
+        return value.numpy(), tape.gradient(value, t).numpy()
+    if backend == "torch":
+        import torch
+
+        t = torch.tensor(x, requires_grad=True, device=keras.backend.get_device() if hasattr(keras.backend, "get_device") else None)
+        value = torch.sum(fn(t))
+        (grad,) = torch.autograd.grad(value, t)
+        return value.detach().cpu().numpy(), grad.detach().cpu().numpy()
+    raise NotImplementedError(f"value_and_grad: unsupported backend {backend!r}")
