@@ -40,8 +40,26 @@ def value_and_grad(fn, x):
     if backend == "torch":
         import torch
 
-        t = torch.tensor(x, requires_grad=True, device=keras.backend.get_device() if hasattr(keras.backend, "get_device") else None)
+        t = keras.ops.convert_to_tensor(x).detach().requires_grad_(True)
         value = torch.sum(fn(t))
         (grad,) = torch.autograd.grad(value, t)
         return value.detach().cpu().numpy(), grad.detach().cpu().numpy()
     raise NotImplementedError(f"value_and_grad: unsupported backend {backend!r}")
+
+
+def is_concrete(x):
+    """True when ``x`` holds values (eager), False inside a traced/compiled graph."""
+    backend = name()
+    if backend == "jax":
+        import jax
+
+        return not isinstance(x, jax.core.Tracer)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.executing_eagerly() and not isinstance(x, keras.KerasTensor)
+    if backend == "torch":
+        import torch
+
+        return not torch.compiler.is_compiling() and not isinstance(x, keras.KerasTensor)
+    return True

@@ -1,0 +1,90 @@
+"""The logit bias (paper Sec. 3.2) as a function and as a layer.
+
+``z_k -> z_k + epsilon`` for the labelled class ``k``, during training only.
+A loss can apply it itself (``logit_bias=`` of every keras_robust loss); the
+layer does it inside the model, for losses that are not ours or when epsilon
+must be a model weight.
+"""
+
+import keras
+from keras import ops
+
+from keras_robust.losses import _labels
+from keras_robust.losses import functional as F
+from keras_robust.losses.base import check_param
+
+
+def add_logit_bias(logits, labels, epsilon):
+    """Add ``epsilon`` to the true-class logit of each example.
+
+    Args:
+        logits: ``(..., K)`` logits.
+        labels: sparse class indices ``(...)`` / ``(..., 1)``, one-hot or soft
+            labels ``(..., K)`` (a soft label shifts logit ``i`` by
+            ``epsilon * y_i``).
+        epsilon: float or scalar tensor.
+
+    Returns:
+        The biased logits, same shape and dtype as ``logits``.
+    """
+    logits = ops.convert_to_tensor(logits)
+    k = _labels.infer_num_classes(logits, None)
+    y, _ = _labels.to_distribution(ops.convert_to_tensor(labels), logits, k)
+    return ops.cast(F.add_logit_bias(ops.cast(logits, "float32"), y, epsilon), logits.dtype)
+
+
+@keras.saving.register_keras_serializable(package="keras_robust")
+class LogitBiasLayer(keras.layers.Layer):
+    """Adds ``epsilon`` to the true-class logit when ``training`` is true.
+
+    Called as ``layer(logits, labels)``; the identity at inference or when
+    ``labels`` is None, so the inference path needs no labels. ``epsilon`` is a
+    non-trainable weight: `keras_robust.EpsilonScheduler` can change it during
+    ``fit`` on every backend (JAX included, where the compiled step receives
+    layer weights as inputs).
+
+    Args:
+        epsilon: the initial logit bias (finite float).
+        **kwargs: `keras.layers.Layer` arguments.
+    """
+
+    def __init__(self, epsilon=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self._epsilon = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(check_param("epsilon", epsilon)),
+            trainable=False,
+            dtype="float32",
+            name="epsilon",
+        )
+
+    @property
+    def epsilon(self):
+        return float(ops.convert_to_numpy(self._epsilon.value))
+
+    @epsilon.setter
+    def epsilon(self, value):
+        self._epsilon.assign(check_param("epsilon", value))
+
+    def call(self, logits, labels=None, training=None):
+        if not training or labels is None:
+            return logits
+        return add_logit_bias(logits, labels, self._epsilon.value)
+
+    def compute_output_shape(self, logits_shape, labels_shape=None):
+        return logits_shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+def with_logit_bias(model, epsilon=0.0, label_shape=(), label_dtype="int32"):
+    """A training model ``(x, labels) -> biased logits`` sharing ``model``'s weights.
+
+    Train it with ``fit((x, y), y)``; predict with ``model`` itself, which
+    needs no labels. The returned model's `LogitBiasLayer` is its last layer.
+    """
+    inputs = keras.Input(shape=model.input_shape[1:], name="x")
+    labels = keras.Input(shape=label_shape, dtype=label_dtype, name="labels")
+    outputs = LogitBiasLayer(epsilon, name="logit_bias")(model(inputs), labels)
+    return keras.Model([inputs, labels], outputs, name=f"{model.name}_logit_bias")

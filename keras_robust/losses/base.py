@@ -1,0 +1,175 @@
+"""`RobustLoss`: the thin `keras.losses.Loss` shared by every loss.
+
+It normalises labels (sparse, one-hot or soft), applies the logit bias, calls
+the loss's pure function from `keras_robust.losses.functional`, and leaves
+reduction and ``sample_weight`` to Keras. Values are computed in float32
+whatever the model's dtype policy.
+"""
+
+import math
+import numbers
+
+import keras
+from keras import ops
+
+from keras_robust.losses import _labels
+from keras_robust.losses import functional as F
+
+_TINY = 1.1754944e-38
+
+
+def check_param(name, value, low=None, high=None, low_open=False, high_open=False):
+    """Return ``float(value)`` after checking it is finite and in range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
+    value = float(value)
+    below = low is not None and (value <= low if low_open else value < low)
+    above = high is not None and (value >= high if high_open else value > high)
+    if below or above:
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        interval = f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
+        raise ValueError(f"`{name}` must lie in {interval}, got {value!r}.")
+    return value
+
+
+def _is_schedule(value):
+    return callable(value) and not isinstance(value, numbers.Real)
+
+
+@keras.saving.register_keras_serializable(package="keras_robust")
+class RobustLoss(keras.losses.Loss):
+    """Base class: labels, logit bias, float32 compute, serialisation.
+
+    Subclasses set ``fn`` (a function of `keras_robust.losses.functional`) and
+    ``param_names`` (the keyword parameters passed to it).
+
+    Args:
+        num_classes: number of classes ``K``. Optional (taken from the model's
+            output width) except where a value is derived from ``K``; when
+            given, a model with another width is an error.
+        logit_bias: ``epsilon`` added to the true-class logit before the loss
+            (paper Sec. 3.2): a float, ``"auto"`` (``epsilon(K)`` from Eq. 4
+            with C = 0.15; needs ``num_classes``), or a schedule ``epoch ->
+            epsilon`` that `keras_robust.EpsilonScheduler` follows. ``None``
+            (default) means no bias; ``0.0`` means a bias that a scheduler may
+            change later. The bias only exists in the loss, i.e. in training.
+        from_logits: ``True`` (default) if ``y_pred`` are logits. ``False``
+            accepts probabilities ``p`` (models ending in softmax), mapped to
+            the logits ``log p``; the logit bias then cannot be used.
+        reduction: any Keras reduction (``"sum_over_batch_size"`` default).
+        name: loss name.
+    """
+
+    fn = None
+    param_names = ()
+
+    def __init__(
+        self,
+        num_classes=None,
+        logit_bias=None,
+        from_logits=True,
+        reduction="sum_over_batch_size",
+        name=None,
+        dtype=None,
+    ):
+        # dtype is accepted for Keras' from_config; losses always compute in float32.
+        del dtype
+        super().__init__(name=name or type(self).__name__.lower(), reduction=reduction, dtype="float32")
+        self.num_classes = _labels.check_num_classes(num_classes)
+        if not isinstance(from_logits, bool):
+            raise ValueError(f"`from_logits` must be True or False, got {from_logits!r}.")
+        self.from_logits = from_logits
+        self.logit_bias_schedule = None
+        self._epsilon = None
+        if logit_bias is None:
+            return
+        if not from_logits:
+            raise ValueError(
+                f"`logit_bias={logit_bias!r}` needs logits, but from_logits=False: "
+                "the bias is added to the true-class logit before the softmax. "
+                "Drop the final softmax of the model and use from_logits=True."
+            )
+        if isinstance(logit_bias, str):
+            if logit_bias != "auto":
+                raise ValueError(f'`logit_bias` must be a number, "auto" or a schedule, got {logit_bias!r}.')
+            if self.num_classes is None:
+                raise ValueError('`logit_bias="auto"` derives epsilon from K: give `num_classes`.')
+            from keras_robust.calibration import epsilon_for_classes
+
+            logit_bias = float(epsilon_for_classes(self.num_classes))
+        if _is_schedule(logit_bias):
+            self.logit_bias_schedule = logit_bias
+            logit_bias = logit_bias(0)
+        self._epsilon = keras.Variable(
+            check_param("logit_bias", logit_bias), dtype="float32", trainable=False, name="logit_bias"
+        )
+
+    # -- the logit bias as state ------------------------------------------------
+    @property
+    def epsilon(self):
+        """The current logit bias as a float, or None if the loss has none."""
+        if self._epsilon is None:
+            return None
+        return float(ops.convert_to_numpy(self._epsilon.value))
+
+    @epsilon.setter
+    def epsilon(self, value):
+        if self._epsilon is None:
+            raise ValueError(
+                f"{type(self).__name__} was built without a logit bias; build it "
+                "with `logit_bias=0.0` (or a schedule) to change epsilon later."
+            )
+        self._epsilon.assign(check_param("epsilon", value))
+
+    @property
+    def params(self):
+        """The loss's own parameters, as passed to its function."""
+        return {name: getattr(self, name) for name in self.param_names}
+
+    # -- computation -------------------------------------------------------------
+    def loss_fn(self, y, logits):
+        """Per-example loss for float32 labels ``y`` and logits (no bias)."""
+        return type(self).fn(y, logits, **self.params)
+
+    def call(self, y_true, y_pred):
+        k = _labels.infer_num_classes(y_pred, self.num_classes)
+        y_pred = ops.cast(y_pred, "float32")
+        _labels.check_logits(y_pred, "y_pred")
+        logits = y_pred if self.from_logits else ops.log(ops.maximum(y_pred, _TINY))
+        y, valid = _labels.to_distribution(y_true, y_pred, k)
+        if self._epsilon is not None:
+            logits = F.add_logit_bias(logits, y, self._epsilon.value)
+        values = self.loss_fn(y, logits)
+        if valid is not None:
+            values = ops.where(valid, values, float("nan"))
+        return values
+
+    # -- serialisation -----------------------------------------------------------
+    def _logit_bias_config(self):
+        if self.logit_bias_schedule is not None:
+            return keras.saving.serialize_keras_object(self.logit_bias_schedule)
+        return self.epsilon
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("dtype", None)
+        config.update(
+            num_classes=self.num_classes,
+            logit_bias=self._logit_bias_config(),
+            from_logits=self.from_logits,
+            **self.params,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("logit_bias"), dict):
+            config["logit_bias"] = keras.saving.deserialize_keras_object(config["logit_bias"])
+        return cls(**config)
+
+    def __repr__(self):
+        params = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
+        bias = f", logit_bias={self.epsilon:g}" if self._epsilon is not None else ""
+        return f"{type(self).__name__}({params}{bias})"

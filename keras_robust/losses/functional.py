@@ -1,0 +1,225 @@
+"""The losses as pure functions of ``(y, logits)``: one definition each.
+
+Every function takes
+
+* ``y``: float32 label distribution of shape ``(..., K)`` (one-hot, or soft),
+* ``logits``: float32 pre-softmax outputs of shape ``(..., K)``,
+
+and returns the per-example loss of shape ``(...)``. They use `keras.ops`
+only, work from ``log_softmax`` (never ``log(clip(p))``), and are the single
+source of truth: the `Loss` classes, the calibration solver and the tests call
+these same functions.
+
+Soft labels. Except for the bi-tempered loss (which has its own Bregman form),
+a loss ``L(a, k)`` defined for a one-hot target ``k`` is extended linearly to a
+label distribution: ``L(a, y) = sum_k y_k L(a, k)``. For one-hot ``y`` this is
+exactly the paper's Table 1.
+
+Notation (paper, Table 1): ``a = softmax(z)``, ``k`` the labelled class.
+"""
+
+from keras import ops
+
+# Smallest positive normal float32: a floor inside logarithms and powers whose
+# gradient would otherwise be ``inf * 0``. `maximum` passes no gradient to the
+# floor, so the floor only ever removes a NaN, never changes a finite value
+# by more than 1e-38.
+_TINY = 1.1754944e-38
+
+
+def _expected(y, per_class):
+    """``sum_k y_k per_class_k``: the loss for a (soft) label distribution."""
+    return ops.sum(y * per_class, axis=-1)
+
+
+def _one_minus_exp(log_p):
+    """``1 - exp(log_p)`` for ``log_p <= 0`` without cancellation (``-expm1``)."""
+    return -ops.expm1(ops.minimum(log_p, 0.0))
+
+
+def cross_entropy(y, logits):
+    """CE, ``-log a_k`` (paper Table 1)."""
+    return -_expected(y, ops.log_softmax(logits, axis=-1))
+
+
+def mae(y, logits):
+    """MAE, ``||e_k - a||_1 = 2 (1 - a_k)`` (paper Table 1)."""
+    return 2.0 * _expected(y, _one_minus_exp(ops.log_softmax(logits, axis=-1)))
+
+
+def reverse_cross_entropy(y, logits, log_zero=-4.0):
+    """RCE, ``-sum_i a_i log y_i`` with ``log 0 := A`` = ``-A (1 - a_k)``.
+
+    Wang et al. 2019, Eq. 4; ``A = log_zero`` (their default ``-4``).
+    """
+    return -log_zero * _expected(y, _one_minus_exp(ops.log_softmax(logits, axis=-1)))
+
+
+def generalized_cross_entropy(y, logits, q=0.7):
+    """genCE / GCE, ``(1 - a_k^q) / q`` (paper Table 1; Zhang & Sabuncu 2018)."""
+    log_p = ops.log_softmax(logits, axis=-1)
+    return _expected(y, -ops.expm1(q * log_p) / q)
+
+
+def symmetric_cross_entropy(y, logits, alpha=0.1, beta=1.0, log_zero=-4.0):
+    """symCE / SCE, ``alpha CE + beta RCE`` (Wang et al. 2019, Eq. 5)."""
+    return alpha * cross_entropy(y, logits) + beta * reverse_cross_entropy(
+        y, logits, log_zero
+    )
+
+
+def normalized_cross_entropy(y, logits):
+    """NCE, ``log a_k / sum_i log a_i`` (paper Table 1; Ma et al. 2020, Eq. 4)."""
+    log_p = ops.log_softmax(logits, axis=-1)
+    # sum_i log a_i < 0 strictly for K >= 2: at most one a_i can equal 1.
+    return _expected(y, log_p) / ops.sum(log_p, axis=-1)
+
+
+def normalized_focal(y, logits, gamma=0.5):
+    """NFL, ``FL_k / sum_i FL_i`` with ``FL_i = -(1 - a_i)^gamma log a_i``.
+
+    The normalized focal loss of Ma et al. 2020 (Eq. 5). The paper's Table 1
+    prints ``log((1 - a_k)^0.5 a_k) / sum_i log((1 - a_i)^0.5 a_i)`` for "NF"
+    instead, a different function; we implement Ma et al.'s definition, which
+    is what their code and the paper's cited results use.
+    """
+    log_p = ops.log_softmax(logits, axis=-1)
+    one_minus = ops.maximum(_one_minus_exp(log_p), _TINY)
+    focal = -ops.exp(gamma * ops.log(one_minus)) * log_p
+    return _expected(y, focal) / ops.sum(focal, axis=-1)
+
+
+def asymmetric_generalized_cross_entropy(y, logits, a=0.6, q=0.6):
+    """AGCE, ``((a + 1)^q - (a + a_k)^q) / q`` (paper Table 1 with b = a; Zhou et al. 2021)."""
+    p = ops.exp(ops.log_softmax(logits, axis=-1))
+    return _expected(y, ((a + 1.0) ** q - ops.power(a + p, q)) / q)
+
+
+def asymmetric_unhinged(y, logits, a=1.5, q=0.1):
+    """AUL, ``((a - a_k)^q - (a - 1)^q) / q`` with ``a > 1`` (Zhou et al. 2021)."""
+    p = ops.exp(ops.log_softmax(logits, axis=-1))
+    return _expected(y, (ops.power(a - p, q) - (a - 1.0) ** q) / q)
+
+
+def asymmetric_exponential(y, logits, a=2.5):
+    """AEL, ``exp(-a_k / a)`` (Zhou et al. 2021)."""
+    p = ops.exp(ops.log_softmax(logits, axis=-1))
+    return _expected(y, ops.exp(-p / a))
+
+
+# --- bi-tempered logistic loss (Amid et al. 2019) ---------------------------
+
+
+def _log_t(u, t):
+    """Tempered logarithm ``(u^(1-t) - 1) / (1 - t)``; ``log`` at ``t = 1``."""
+    u = ops.maximum(u, _TINY)
+    if t == 1.0:
+        return ops.log(u)
+    return ops.expm1((1.0 - t) * ops.log(u)) / (1.0 - t)
+
+
+def _exp_t(u, t):
+    """Tempered exponential ``[1 + (1-t) u]_+^(1/(1-t))``; ``exp`` at ``t = 1``."""
+    if t == 1.0:
+        return ops.exp(u)
+    base = ops.maximum(1.0 + (1.0 - t) * u, _TINY)
+    value = ops.exp(ops.log(base) / (1.0 - t))
+    if t < 1.0:  # finite support: exactly zero outside it
+        value = ops.where(1.0 + (1.0 - t) * u > 0.0, value, 0.0)
+    return value
+
+
+def _tempered_normalization(logits, t, iterations):
+    """``lambda`` with ``sum_i exp_t(z_i - lambda) = 1`` (no gradient).
+
+    ``t > 1``: the fixed-point iteration of Amid et al. (Alg. 1);
+    ``t < 1``: bisection on ``lambda`` (the partition has finite support).
+    """
+    z = ops.stop_gradient(logits)
+    mu = ops.max(z, axis=-1, keepdims=True)
+    shifted = z - mu
+    if t > 1.0:
+        normalized = shifted
+        for _ in range(iterations):
+            partition = ops.sum(_exp_t(normalized, t), axis=-1, keepdims=True)
+            normalized = shifted * ops.power(partition, 1.0 - t)
+        partition = ops.sum(_exp_t(normalized, t), axis=-1, keepdims=True)
+        return -_log_t(1.0 / partition, t) + mu
+    # t < 1: lambda lies in [lower, 0] for the shifted logits.
+    effective = ops.sum(
+        ops.cast(shifted > -1.0 / (1.0 - t), "float32"), axis=-1, keepdims=True
+    )
+    lower = -_log_t(1.0 / effective, t)
+    upper = ops.zeros_like(lower)
+    for _ in range(iterations):
+        mid = 0.5 * (lower + upper)
+        total = ops.sum(_exp_t(shifted - mid, t), axis=-1, keepdims=True)
+        too_small = total < 1.0
+        lower = ops.where(too_small, lower, mid)
+        upper = ops.where(too_small, mid, upper)
+    return 0.5 * (lower + upper) + mu
+
+
+def tempered_softmax(logits, t=1.0, iterations=5):
+    """Tempered softmax ``exp_t(z - lambda(z))`` (Amid et al. 2019, Eq. 8).
+
+    The normalisation ``lambda`` is found iteratively without gradient; its
+    exact gradient ``d lambda / d z_i = p_i^t / sum_j p_j^t`` (implicit
+    function theorem) is attached by a straight-through term, so autodiff
+    matches the reference implementation's custom gradient.
+    """
+    if t == 1.0:
+        return ops.softmax(logits, axis=-1)
+    lam = _tempered_normalization(logits, t, iterations)
+    p = _exp_t(ops.stop_gradient(logits) - lam, t)
+    weights = ops.stop_gradient(ops.power(ops.maximum(p, _TINY), t) * ops.cast(p > 0, "float32"))
+    weights = weights / ops.sum(weights, axis=-1, keepdims=True)
+    lam = lam + ops.sum(weights * (logits - ops.stop_gradient(logits)), axis=-1, keepdims=True)
+    return _exp_t(logits - lam, t)
+
+
+def bi_tempered(y, logits, t1=0.8, t2=1.2, iterations=5):
+    """Bi-tempered logistic loss (Amid et al. 2019, Eq. 11).
+
+    ``sum_i [y_i log_t1(y_i) - y_i log_t1(p_i) - (y_i^(2-t1) - p_i^(2-t1)) / (2-t1)]``
+    with ``p = tempered_softmax(z, t2)``. ``t1 = t2 = 1`` is CE. ``iterations``
+    is the number of fixed-point (``t2 > 1``) or bisection (``t2 < 1``) steps;
+    bisection needs more (the reference uses 20 for ``t2 < 1``).
+    """
+    if t1 == 1.0 and t2 == 1.0:
+        return cross_entropy(y, logits)
+    p = tempered_softmax(logits, t2, iterations)
+    y_log_y = y * _log_t(y + 1e-10, t1)
+    return ops.sum(
+        y_log_y
+        - y * _log_t(p, t1)
+        - ops.power(y, 2.0 - t1) / (2.0 - t1)
+        + ops.power(ops.maximum(p, _TINY), 2.0 - t1) / (2.0 - t1) * ops.cast(p > 0, "float32"),
+        axis=-1,
+    )
+
+
+def add_logit_bias(logits, y, epsilon):
+    """``z + epsilon * y``: the logit bias of the paper (Sec. 3.2).
+
+    With one-hot ``y`` this adds ``epsilon`` to the true-class logit ``z_k``;
+    a soft label distribution shifts each logit by ``epsilon * y_i``.
+    """
+    return logits + ops.cast(epsilon, logits.dtype) * ops.cast(y, logits.dtype)
+
+
+FUNCTIONS = {
+    "ce": cross_entropy,
+    "mae": mae,
+    "rce": reverse_cross_entropy,
+    "gce": generalized_cross_entropy,
+    "sce": symmetric_cross_entropy,
+    "nce": normalized_cross_entropy,
+    "nfl": normalized_focal,
+    "agce": asymmetric_generalized_cross_entropy,
+    "aul": asymmetric_unhinged,
+    "ael": asymmetric_exponential,
+    "bitempered": bi_tempered,
+}
+
+__all__ = [f.__name__ for f in FUNCTIONS.values()] + ["add_logit_bias", "tempered_softmax"]

@@ -1,0 +1,197 @@
+"""The loss classes: thin wrappers around `keras_robust.losses.functional`.
+
+Each class is one pure function plus validated parameters; all share
+`RobustLoss`'s handling of labels, the logit bias, float32 and serialisation.
+"""
+
+import keras
+
+from keras_robust.losses import functional as F
+from keras_robust.losses.base import RobustLoss, check_param
+
+register = keras.saving.register_keras_serializable(package="keras_robust")
+
+
+@register
+class CrossEntropy(RobustLoss):
+    """Cross entropy ``-log a_k`` (paper Table 1)."""
+
+    fn = F.cross_entropy
+
+
+@register
+class MAE(RobustLoss):
+    """Mean absolute error ``2 (1 - a_k)`` (paper Table 1): symmetric, bounded.
+
+    Underfits when the number of classes grows (paper Fig. 1); see `MAEStar`.
+    """
+
+    fn = F.mae
+
+
+@register
+class MAEStar(MAE):
+    """MAE* : MAE with the logit bias ``epsilon(K)`` of the paper's Eq. 4.
+
+    ``epsilon`` solves ``<a_k> = target`` for logits N(0, 1) at initialisation
+    (C = 0.15 in the paper). Give ``num_classes`` to derive it, or
+    ``epsilon=`` to set it directly (the paper's Table 2 uses 0.5, 1.5, 3.0).
+
+    Args:
+        num_classes: number of classes ``K``.
+        epsilon: logit bias; derived from ``K`` when None.
+        target: ``C`` of Eq. 4, the mean true-class probability after the bias.
+        **kwargs: `RobustLoss` arguments (``reduction``, ``name``).
+    """
+
+    def __init__(self, num_classes=None, epsilon=None, target=0.15, logit_bias=None, **kwargs):
+        self.target = check_param("target", target, 0.0, 1.0, low_open=True, high_open=True)
+        if logit_bias is not None and epsilon is not None:
+            raise ValueError("Give `epsilon` or `logit_bias` to MAEStar, not both.")
+        epsilon = logit_bias if epsilon is None else epsilon
+        if epsilon is None:
+            if num_classes is None:
+                raise ValueError("MAEStar derives epsilon from the number of classes: give `num_classes` (or `epsilon`).")
+            from keras_robust.losses import _labels
+            from keras_robust.calibration import epsilon_for_classes
+
+            epsilon = float(epsilon_for_classes(_labels.check_num_classes(num_classes), target=self.target))
+        if kwargs.get("from_logits") is False:
+            raise ValueError("MAEStar adds a logit bias and needs logits: from_logits=False is not allowed.")
+        kwargs.setdefault("name", "mae_star")
+        super().__init__(num_classes=num_classes, logit_bias=epsilon, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config["epsilon"] = config.pop("logit_bias")
+        config["target"] = self.target
+        return config
+
+
+@register
+class GCE(RobustLoss):
+    """Generalized cross entropy ``(1 - a_k^q) / q``, ``q in (0, 1]`` (paper Table 1, genCE).
+
+    ``q -> 0`` is CE, ``q = 1`` is MAE / 2.
+    """
+
+    fn = F.generalized_cross_entropy
+    param_names = ("q",)
+
+    def __init__(self, q=0.7, **kwargs):
+        self.q = check_param("q", q, 0.0, 1.0, low_open=True)
+        super().__init__(**kwargs)
+
+
+@register
+class RCE(RobustLoss):
+    """Reverse cross entropy ``-A (1 - a_k)`` with ``A = log 0 < 0`` (Wang et al. 2019)."""
+
+    fn = F.reverse_cross_entropy
+    param_names = ("log_zero",)
+
+    def __init__(self, log_zero=-4.0, **kwargs):
+        self.log_zero = check_param("log_zero", log_zero, high=0.0, high_open=True)
+        super().__init__(**kwargs)
+
+
+@register
+class SCE(RobustLoss):
+    """Symmetric cross entropy ``alpha CE + beta RCE`` (Wang et al. 2019; the paper's symCE)."""
+
+    fn = F.symmetric_cross_entropy
+    param_names = ("alpha", "beta", "log_zero")
+
+    def __init__(self, alpha=0.1, beta=1.0, log_zero=-4.0, **kwargs):
+        self.alpha = check_param("alpha", alpha, 0.0)
+        self.beta = check_param("beta", beta, 0.0)
+        self.log_zero = check_param("log_zero", log_zero, high=0.0, high_open=True)
+        super().__init__(**kwargs)
+
+
+@register
+class NCE(RobustLoss):
+    """Normalized cross entropy ``log a_k / sum_i log a_i`` (paper Table 1; Ma et al. 2020)."""
+
+    fn = F.normalized_cross_entropy
+
+
+@register
+class NFL(RobustLoss):
+    """Normalized focal loss ``FL_k / sum_i FL_i``, ``FL_i = -(1-a_i)^gamma log a_i`` (Ma et al. 2020).
+
+    Note: the paper's Table 1 prints a different expression for "NF"
+    (``log((1-a_k)^0.5 a_k) / sum_i ...``); this is Ma et al.'s definition.
+    """
+
+    fn = F.normalized_focal
+    param_names = ("gamma",)
+
+    def __init__(self, gamma=0.5, **kwargs):
+        self.gamma = check_param("gamma", gamma, 0.0)
+        super().__init__(**kwargs)
+
+
+@register
+class AGCE(RobustLoss):
+    """Asymmetric GCE ``((a+1)^q - (a+a_k)^q) / q``, ``a, q > 0`` (paper Table 1 with b = a)."""
+
+    fn = F.asymmetric_generalized_cross_entropy
+    param_names = ("a", "q")
+
+    def __init__(self, a=0.6, q=0.6, **kwargs):
+        self.a = check_param("a", a, 0.0, low_open=True)
+        self.q = check_param("q", q, 0.0, low_open=True)
+        super().__init__(**kwargs)
+
+
+@register
+class AUL(RobustLoss):
+    """Asymmetric unhinged loss ``((a - a_k)^q - (a-1)^q) / q``, ``a > 1, q > 0`` (Zhou et al. 2021)."""
+
+    fn = F.asymmetric_unhinged
+    param_names = ("a", "q")
+
+    def __init__(self, a=1.5, q=0.1, **kwargs):
+        self.a = check_param("a", a, 1.0, low_open=True)
+        self.q = check_param("q", q, 0.0, low_open=True)
+        super().__init__(**kwargs)
+
+
+@register
+class AEL(RobustLoss):
+    """Asymmetric exponential loss ``exp(-a_k / a)``, ``a > 0`` (Zhou et al. 2021)."""
+
+    fn = F.asymmetric_exponential
+    param_names = ("a",)
+
+    def __init__(self, a=2.5, **kwargs):
+        self.a = check_param("a", a, 0.0, low_open=True)
+        super().__init__(**kwargs)
+
+
+@register
+class BiTempered(RobustLoss):
+    """Bi-tempered logistic loss (Amid et al. 2019; the paper's biTemp).
+
+    ``t1 in [0, 1]`` tempers the logarithm (``< 1``: bounded), ``t2 > 0`` the
+    softmax (``> 1``: heavy tail, ``< 1``: finite support). ``iterations``
+    fixed-point steps for ``t2 > 1``, bisection steps for ``t2 < 1`` (use
+    about 20 there). ``t1 = t2 = 1`` is CE.
+    """
+
+    fn = F.bi_tempered
+    param_names = ("t1", "t2", "iterations")
+
+    def __init__(self, t1=0.8, t2=1.2, iterations=None, **kwargs):
+        self.t1 = check_param("t1", t1, 0.0, 1.0)
+        self.t2 = check_param("t2", t2, 0.0, 10.0, low_open=True)
+        if iterations is None:
+            iterations = 5 if self.t2 >= 1.0 else 20
+        if isinstance(iterations, bool) or int(iterations) != iterations or iterations < 1:
+            raise ValueError(f"`iterations` must be an integer >= 1, got {iterations!r}.")
+        self.iterations = int(iterations)
+        super().__init__(**kwargs)
+
+    def __repr__(self):
+        return f"BiTempered(t1={self.t1:g}, t2={self.t2:g})"
