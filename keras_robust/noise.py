@@ -270,7 +270,7 @@ def _check_transition_matrix(transition_matrix):
     if bad.size:
         raise ValueError(
             f"`transition_matrix` rows must sum to 1 (within {_ROW_SUM_ATOL}): "
-            f"row {bad[0]} sums to {sums[bad[0]]!r}."
+            f"row {bad[0]} sums to {float(sums[bad[0]])!r}."
         )
     return t / sums[:, None]
 
