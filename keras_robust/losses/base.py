@@ -171,5 +171,9 @@ class RobustLoss(keras.losses.Loss):
 
     def __repr__(self):
         params = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
-        bias = f", logit_bias={self.epsilon:g}" if self._epsilon is not None else ""
+        bias = ", logit_bias=<variable>" if self._epsilon is not None else ""
+        try:
+            bias = f", logit_bias={self.epsilon:g}" if self._epsilon is not None else ""
+        except Exception:  # inside a traced graph the value cannot be read
+            pass
         return f"{type(self).__name__}({params}{bias})"

@@ -145,12 +145,13 @@ def _tempered_normalization(logits, t, iterations):
             normalized = shifted * ops.power(partition, 1.0 - t)
         partition = ops.sum(_exp_t(normalized, t), axis=-1, keepdims=True)
         return -_log_t(1.0 / partition, t) + mu
-    # t < 1: lambda lies in [lower, 0] for the shifted logits.
+    # t < 1: for the shifted logits, lambda lies in [0, -log_t(1/d)], d the
+    # number of logits inside the support of exp_t.
     effective = ops.sum(
         ops.cast(shifted > -1.0 / (1.0 - t), "float32"), axis=-1, keepdims=True
     )
-    lower = -_log_t(1.0 / effective, t)
-    upper = ops.zeros_like(lower)
+    upper = -_log_t(1.0 / effective, t)
+    lower = ops.zeros_like(upper)
     for _ in range(iterations):
         mid = 0.5 * (lower + upper)
         total = ops.sum(_exp_t(shifted - mid, t), axis=-1, keepdims=True)

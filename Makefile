@@ -1,0 +1,40 @@
+# Two commands do everything on a fresh machine (see README.md):
+#   make main   set up, then run the main job (MLP1024 on real Fashion-MNIST)
+#   make test   set up, then run the whole test suite once per backend
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BACKENDS ?= tensorflow jax torch
+PYTEST_ARGS ?=
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: setup data test main bench
+
+$(VENV)/.installed: pyproject.toml constraints-cpu.txt
+	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -c constraints-cpu.txt -e '.[all]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Fashion-MNIST comes from Debian's package (offline source; TFDS needs the network).
+data:
+	@[ -f $(FMNIST) ] || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q dataset-fashion-mnist)
+
+# One process per backend: Keras fixes its backend at import.
+# pytest's exit code 5 (nothing collected) is a broken suite, reported as such.
+test: setup data
+	@for b in $(BACKENDS); do \
+	  echo "=== KERAS_BACKEND=$$b ==="; \
+	  KERAS_BACKEND=$$b $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc = 5 ]; then echo "pytest collected no tests on $$b: the suite is broken"; exit 1; fi; \
+	  [ $$rc = 0 ] || exit $$rc; \
+	done
+
+main: setup data
+	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) -m recipes.main
+
+bench: setup
+	$(PY) benchmarks/loss_speed.py --backends tensorflow,jax,torch
+	$(PY) benchmarks/calibration.py
