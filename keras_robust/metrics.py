@@ -93,10 +93,15 @@ def _check_batch_size(batch_size):
 
 def _predicted_ids(predictions, n):
     """Class ids from a model's outputs: scores/logits/probabilities (N, K) or ids (N,)."""
-    if isinstance(predictions, (list, tuple, dict)):
+    # A multi-output model's predict() gives a list/dict of arrays; a nested list of numbers is one array.
+    if isinstance(predictions, dict) or (
+        isinstance(predictions, (list, tuple)) and predictions and all(hasattr(p, "shape") for p in predictions)
+    ):
         leaves = keras.tree.flatten(predictions)
-        if len(leaves) != 1 or np.ndim(leaves[0]) == 0:
-            raise ValueError("false-label accuracy needs a single-output model, got several outputs.")
+        if len(leaves) != 1:
+            raise ValueError(
+                f"false-label accuracy needs a single-output model, got {len(leaves)} outputs."
+            )
         predictions = leaves[0]
     pred = _to_numpy(predictions)
     if pred.ndim == 2 and pred.shape[1] == 1:
