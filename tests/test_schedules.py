@@ -1,0 +1,403 @@
+"""Epsilon schedules and EpsilonScheduler: values, effect on the training loss on every backend, serialisation."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from keras_robust import schedules as S
+from keras_robust.logit_bias import LogitBiasLayer, with_logit_bias
+from keras_robust.losses import MAE, NCEMAE
+
+K = 5
+N = 32
+DIM = 4
+
+
+# -- independent reference formulas ------------------------------------------------
+def _softmax(z):
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _biased_true_probability(logits, labels, eps):
+    z = np.array(logits, dtype=np.float64)
+    z[np.arange(len(labels)), labels] += eps
+    return _softmax(z)[np.arange(len(labels)), labels]
+
+
+def mae_reference(logits, labels, eps):
+    """MAE = 2 (1 - a_k) with a_k the softmax probability of the biased true-class logit."""
+    return float(np.mean(2.0 * (1.0 - _biased_true_probability(logits, labels, eps))))
+
+
+def ce_reference(logits, labels, eps):
+    return float(np.mean(-np.log(_biased_true_probability(logits, labels, eps))))
+
+
+def _data(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(N, DIM)).astype("float32")
+    y = rng.integers(0, K, size=N).astype("int32")
+    return x, y
+
+
+def _dense_model(seed=1):
+    """Dense(K) with weights drawn by NumPy: the same logits on every backend."""
+    inputs = keras.Input((DIM,))
+    outputs = keras.layers.Dense(K)(inputs)
+    model = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(seed)
+    # a large kernel spreads the logits, so epsilon changes the loss clearly
+    model.set_weights([rng.normal(size=(DIM, K)).astype("float32"), rng.normal(size=K).astype("float32")])
+    return model
+
+
+def _logits(model, x):
+    return np.asarray(model.predict(x, verbose=0), dtype=np.float64)
+
+
+# -- schedule values -----------------------------------------------------------------
+def test_constant():
+    s = S.Constant(2.5)
+    assert [s(e) for e in range(4)] == [2.5] * 4
+    assert isinstance(s(0), float)
+
+
+def test_piecewise_boundary_is_first_epoch_of_new_value():
+    s = S.Piecewise([3, 5], [1.0, 2.0, 0.5])
+    assert [s(e) for e in range(8)] == [1.0, 1.0, 1.0, 2.0, 2.0, 0.5, 0.5, 0.5]
+
+
+def test_cyclic_holds_last_value_until_period_ends():
+    s = S.Cyclic([3.0, 1.0], 2, period=6)
+    assert [s(e) for e in range(13)] == [3, 3, 1, 1, 1, 1, 3, 3, 1, 1, 1, 1, 3]
+
+
+def test_webvision_cycle_over_200_epochs():
+    # Paper appendix 2: 5.2 for 11 epochs, then 4.8, ..., 2.3; restart at epoch 66.
+    one_cycle = []
+    for value in [5.2, 4.8, 4.3, 3.7, 3.0, 2.3]:
+        one_cycle.extend([value] * 11)
+    assert len(one_cycle) == 66
+    expected = (one_cycle * 4)[:200]
+    for schedule in (S.WEBVISION, S.webvision(), S.get("webvision")):
+        assert [schedule(e) for e in range(200)] == expected
+    assert S.WEBVISION(0) == 5.2 and S.WEBVISION(10) == 5.2 and S.WEBVISION(11) == 4.8
+    assert S.WEBVISION(65) == 2.3 and S.WEBVISION(66) == 5.2 and S.WEBVISION(132) == 5.2
+    assert S.WEBVISION(197) == 2.3 and S.WEBVISION(198) == 5.2
+
+
+def test_get():
+    assert S.get(None) is None
+    assert S.get(1.5) == S.Constant(1.5)
+    s = S.Piecewise([2], [1.0, 0.0])
+    assert S.get(s) is s
+    assert S.get(keras.saving.serialize_keras_object(s)) == s
+
+    def fn(epoch):
+        return 0.1 * epoch
+
+    assert S.get(fn) is fn
+
+
+def _mean_true_probability_mc(k, eps, samples=20000, seed=0):
+    """<a_k> for i.i.d. N(0, 1) logits, by Monte Carlo (the paper's Eq. 4 left-hand side)."""
+    z = np.random.default_rng(seed).normal(size=(samples, k))
+    z[:, 0] += eps
+    return float(_softmax(z)[:, 0].mean())
+
+
+def test_from_classes_solves_eq4():
+    s = S.FromClasses(10, target=0.3)
+    eps = s(0)
+    assert s(7) == eps
+    assert eps > 0
+    assert abs(_mean_true_probability_mc(10, eps) - 0.3) < 0.01
+
+
+# -- adaptive epsilon: mechanics --------------------------------------------------------
+def _eps_star(target, p):
+    # sigmoid(l + eps) = target with l = log(p / (1 - p))
+    return math.log(target / (1 - target)) - math.log(p / (1 - p))
+
+
+def test_adaptive_probability_sequence():
+    s = S.AdaptiveEpsilon(3.0, target=0.15)
+    observed = [0.05, 0.10, 0.12, 0.30, 0.01]
+    got = [s.update(t, {"true_class_probability": p}) for t, p in enumerate(observed)]
+    e1 = min(3.0, _eps_star(0.15, 0.05))  # 1.2098
+    e2 = min(e1, _eps_star(0.15, 0.10))  # 0.4626
+    e3 = min(e2, _eps_star(0.15, 0.12))
+    expected = [e1, e2, e3, 0.0, 0.0]  # p = 0.3 > target: eps* < 0, clipped at 0; monotonic after
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    assert [s(t) for t in range(6)] == [3.0] + got
+    assert abs(e1 - 1.2098) < 1e-3 and abs(e2 - 0.4626) < 1e-3
+
+
+def test_adaptive_biased_and_mae_observations():
+    # biased probability p' measured with eps_t: own logit = logit(p') - eps_t
+    s = S.AdaptiveEpsilon(2.0, target=0.2, observed="biased_probability", monitor="tcp")
+    e1 = s.update(0, {"tcp": 0.2})
+    assert e1 == pytest.approx(2.0)  # on target: unchanged
+    e2 = s.update(1, {"tcp": 0.5})
+    assert e2 == pytest.approx(2.0 + math.log(0.2 / 0.8))  # logit(0.2) - (logit(0.5) - 2)
+    # MAE loss 2 (1 - a): a = 0.6 -> loss 0.8
+    m = S.AdaptiveEpsilon(2.0, target=0.2, observed="mae_loss", monitor="loss")
+    assert m.update(0, {"loss": 0.8}) == pytest.approx(2.0 + math.log(0.25) - math.log(1.5))
+
+
+def test_adaptive_rate_bounds_and_non_monotonic():
+    s = S.AdaptiveEpsilon(1.0, target=0.5, rate=0.5, monotonic=False, min_value=-1.0, max_value=2.0)
+    # p = 0.5 -> eps* = 0 -> halfway: 0.5
+    assert s.update(0, {"true_class_probability": 0.5}) == pytest.approx(0.5)
+    # p small -> eps* = logit(.5) - logit(.01) = 4.595 -> halfway 2.547 -> capped at 2
+    assert s.update(1, {"true_class_probability": 0.01}) == pytest.approx(2.0)
+    # p large -> eps* = -4.595 -> halfway -1.297 -> clipped at -1
+    assert s.update(2, {"true_class_probability": 0.99}) == pytest.approx(-1.0)
+    assert [s(t) for t in range(4)] == pytest.approx([1.0, 0.5, 2.0, -1.0])
+    s.reset()
+    assert s(3) == 1.0
+
+
+def test_adaptive_in_fit_follows_logged_probability():
+    x, y = _data()
+    base = _dense_model()
+    train = with_logit_bias(base, 0.0)
+    schedule = S.AdaptiveEpsilon(2.0, target=0.3, observed="biased_probability")
+    train.compile(
+        optimizer=keras.optimizers.SGD(0.0),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[S.TrueClassProbability()],
+    )
+    history = train.fit((x, y), y, epochs=3, batch_size=8, verbose=0, callbacks=[S.EpsilonScheduler(schedule)])
+    logits = _logits(base, x)
+    eps = [2.0]
+    for t in range(3):
+        p = float(np.mean(_biased_true_probability(logits, y, eps[t])))
+        assert history.history["true_class_probability"][t] == pytest.approx(p, abs=1e-5)
+        eps.append(min(eps[t], max(0.0, _eps_star(0.3, p) + eps[t])))
+    np.testing.assert_allclose(history.history["epsilon"], eps[:3], atol=1e-5)
+    assert eps[2] < eps[1] < eps[0]
+
+
+# -- the key test: the loss used in training follows epsilon ---------------------------
+def test_loss_logit_bias_changes_training_loss():
+    x, y = _data()
+    model = _dense_model()
+    loss = MAE(logit_bias=0.0)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=loss)
+    schedule = S.Piecewise([1, 2], [0.0, 3.0, -1.0])
+    history = model.fit(
+        x, y, epochs=3, batch_size=8, verbose=0, validation_data=(x, y), callbacks=[S.EpsilonScheduler(schedule)]
+    )
+    logits = _logits(model, x)
+    expected = [mae_reference(logits, y, e) for e in (0.0, 3.0, -1.0)]
+    assert len({round(v, 3) for v in expected}) == 3
+    np.testing.assert_allclose(history.history["loss"], expected, rtol=1e-5, atol=1e-6)
+    # the loss applies its bias in evaluation too: validation follows epsilon as well
+    np.testing.assert_allclose(history.history["val_loss"], expected, rtol=1e-5, atol=1e-6)
+    assert history.history["epsilon"] == [0.0, 3.0, -1.0]
+    assert loss.epsilon == -1.0
+
+
+def test_loss_own_schedule_and_second_fit():
+    """schedule=None follows the loss's own schedule; a later fit does not reuse a stale step."""
+    x, y = _data()
+    model = _dense_model()
+    loss = NCEMAE(logit_bias=S.Piecewise([1], [2.0, 0.5]))
+    assert loss.epsilon == 2.0
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=loss)
+    logits = _logits(model, x)
+    history = model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[S.EpsilonScheduler()])
+    assert history.history["epsilon"] == [2.0, 0.5]
+    ref = NCEMAE()  # same loss without bias, fed biased logits computed here
+    expected = []
+    for e in (2.0, 0.5):
+        z = logits.copy()
+        z[np.arange(N), y] += e
+        expected.append(float(keras.ops.convert_to_numpy(ref(y, z.astype("float32")))))
+    assert abs(expected[0] - expected[1]) > 1e-2
+    np.testing.assert_allclose(history.history["loss"], expected, rtol=1e-5, atol=1e-6)
+    # second fit with another schedule: the compiled step must see the new epsilon
+    history = model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[S.EpsilonScheduler(1.25)])
+    z = logits.copy()
+    z[np.arange(N), y] += 1.25
+    again = float(keras.ops.convert_to_numpy(ref(y, z.astype("float32"))))
+    np.testing.assert_allclose(history.history["loss"], [again], rtol=1e-5, atol=1e-6)
+
+
+def test_logit_bias_layer_changes_training_loss():
+    x, y = _data()
+    base = _dense_model()
+    train = with_logit_bias(base, 0.0)
+    train.compile(
+        optimizer=keras.optimizers.SGD(0.0), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    schedule = S.Cyclic([1.0, 4.0], 1)
+    history = train.fit((x, y), y, epochs=3, batch_size=8, verbose=0, callbacks=[S.EpsilonScheduler(schedule)])
+    logits = _logits(base, x)
+    expected = [ce_reference(logits, y, e) for e in (1.0, 4.0, 1.0)]
+    assert abs(expected[0] - expected[1]) > 0.1
+    np.testing.assert_allclose(history.history["loss"], expected, rtol=1e-5, atol=1e-6)
+    assert history.history["epsilon"] == [1.0, 4.0, 1.0]
+    layer = train.get_layer("logit_bias")
+    assert isinstance(layer, LogitBiasLayer) and layer.epsilon == 1.0
+
+
+def test_explicit_targets_and_plain_callable():
+    x, y = _data()
+    base = _dense_model()
+    train = with_logit_bias(base, 0.0)
+    loss = MAE(logit_bias=0.0)
+    train.compile(optimizer=keras.optimizers.SGD(0.0), loss=loss)
+    layer = train.get_layer("logit_bias")
+
+    def schedule(epoch):  # a plain function, like LearningRateScheduler's
+        return 0.5 + epoch
+
+    history = train.fit(
+        (x, y), y, epochs=2, batch_size=16, verbose=0, callbacks=[S.EpsilonScheduler(schedule, targets=[loss, layer])]
+    )
+    logits = _logits(base, x)
+    # both apply their bias: the true-class logit moves by 2 * epsilon
+    expected = [mae_reference(logits, y, 2 * e) for e in (0.5, 1.5)]
+    np.testing.assert_allclose(history.history["loss"], expected, rtol=1e-5, atol=1e-6)
+    assert history.history["epsilon"] == [0.5, 1.5]
+
+
+def test_different_epsilons_are_logged_per_target():
+    x, y = _data()
+    base = _dense_model()
+    train = with_logit_bias(base, 0.0)
+    loss = MAE(logit_bias=S.Constant(0.25))
+    train.compile(optimizer=keras.optimizers.SGD(0.0), loss=loss)
+    history = train.fit((x, y), y, epochs=1, batch_size=16, verbose=0, callbacks=[S.EpsilonScheduler()])
+    # schedule=None: the layer has no schedule of its own and keeps epsilon 0
+    assert history.history["epsilon"] == [0.25]
+    assert train.get_layer("logit_bias").epsilon == 0.0
+
+
+# -- serialisation ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        S.Constant(1.5),
+        S.Piecewise([2, 5], [3.0, 2.0, 1.0]),
+        S.Cyclic([2.0, 1.0], 3, period=10),
+        S.WEBVISION,
+        S.FromClasses(100, target=0.2),
+        S.AdaptiveEpsilon(4.0, target=0.3, monitor="m", observed="mae_loss", rate=0.5, max_value=5.0),
+    ],
+    ids=lambda s: type(s).__name__,
+)
+def test_schedule_round_trip(schedule):
+    config = keras.saving.serialize_keras_object(schedule)
+    assert config["registered_name"] == f"keras_robust>{type(schedule).__name__}"
+    restored = keras.saving.deserialize_keras_object(config)
+    assert type(restored) is type(schedule) and restored.get_config() == schedule.get_config()
+    if not isinstance(schedule, S.FromClasses):
+        assert [restored(e) for e in range(80)] == [schedule(e) for e in range(80)]
+
+
+def test_scheduler_and_loss_round_trip():
+    cb = S.EpsilonScheduler(S.WEBVISION, verbose=1)
+    restored = S.EpsilonScheduler.from_config(cb.get_config())
+    assert restored.schedule == S.WEBVISION and restored.verbose == 1
+    assert S.EpsilonScheduler.from_config(S.EpsilonScheduler().get_config()).schedule is None
+    assert keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(cb)).schedule == S.WEBVISION
+    loss = MAE(logit_bias=S.webvision())
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
+    assert again.logit_bias_schedule == S.WEBVISION and again.epsilon == pytest.approx(5.2)
+    metric = S.TrueClassProbability()
+    assert keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(metric)).name == metric.name
+
+
+def test_true_class_probability_metric():
+    logits = np.array([[0.0, math.log(3.0)], [2.0, 0.0]], dtype="float32")
+    m = S.TrueClassProbability()
+    m.update_state(np.array([1, 1]), logits)  # 0.75 and 1/(1+e^2)
+    assert float(m.result()) == pytest.approx((0.75 + 1 / (1 + math.e**2)) / 2, abs=1e-6)
+
+
+# -- bad inputs ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: S.Constant(float("nan")), "value"),
+        (lambda: S.Constant("3"), "value"),
+        (lambda: S.Piecewise([2, 2], [1.0, 2.0, 3.0]), "strictly increasing"),
+        (lambda: S.Piecewise([0], [1.0, 2.0]), "boundaries\\[0\\]"),
+        (lambda: S.Piecewise([1.5], [1.0, 2.0]), "boundaries\\[0\\]"),
+        (lambda: S.Piecewise([1, 2], [1.0, 2.0]), "len\\(boundaries\\) \\+ 1"),
+        (lambda: S.Piecewise([], [1.0]), "boundaries"),
+        (lambda: S.Piecewise([3], [1.0, float("inf")]), "values\\[1\\]"),
+        (lambda: S.Cyclic([], 2), "values"),
+        (lambda: S.Cyclic([1.0], 0), "epochs_per_value"),
+        (lambda: S.Cyclic([1.0, 2.0], 3, period=5), "period"),
+        (lambda: S.Cyclic([1.0], 1, period=0), "period"),
+        (lambda: S.FromClasses(1), "num_classes"),
+        (lambda: S.FromClasses(10, target=1.0), "target"),
+        (lambda: S.AdaptiveEpsilon(1.0, target=0.0), "target"),
+        (lambda: S.AdaptiveEpsilon(1.0, observed="loss"), "observed"),
+        (lambda: S.AdaptiveEpsilon(1.0, rate=0.0), "rate"),
+        (lambda: S.AdaptiveEpsilon(1.0, monitor=""), "monitor"),
+        (lambda: S.AdaptiveEpsilon(1.0, min_value=2.0), "initial"),
+        (lambda: S.AdaptiveEpsilon(1.0, max_value=-1.0), "max_value"),
+        (lambda: S.AdaptiveEpsilon(1.0, monotonic=1), "monotonic"),
+        (lambda: S.EpsilonScheduler(S.WEBVISION, targets=[MAE()]), "no logit bias"),
+        (lambda: S.EpsilonScheduler(S.WEBVISION, targets=[]), "targets"),
+        (lambda: S.EpsilonScheduler(S.WEBVISION, verbose=3), "verbose"),
+        (lambda: S.EpsilonScheduler("cosine"), "cosine"),
+    ],
+)
+def test_bad_arguments(build, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        build()
+
+
+def test_bad_types():
+    with pytest.raises(TypeError, match="boundaries"):
+        S.Piecewise(3, [1.0, 2.0])
+    with pytest.raises(TypeError, match="schedule"):
+        S.EpsilonScheduler(object())
+    with pytest.raises(ValueError, match="epoch"):
+        S.WEBVISION(-1)
+    with pytest.raises(ValueError, match="epoch"):
+        S.Constant(1.0)(1.5)
+
+
+def test_adaptive_bad_observations():
+    s = S.AdaptiveEpsilon(1.0)
+    with pytest.raises(ValueError, match="true_class_probability"):
+        s.update(0, {"loss": 0.3})
+    with pytest.raises(ValueError, match="probability lies in"):
+        s.update(0, {"true_class_probability": 1.5})
+    m = S.AdaptiveEpsilon(1.0, observed="mae_loss", monitor="loss")
+    with pytest.raises(ValueError, match="MAE loss"):
+        m.update(0, {"loss": 2.5})
+
+
+def _compiled(loss):
+    model = _dense_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=loss)
+    return model
+
+
+def test_scheduler_errors_in_fit():
+    x, y = _data()
+    # no logit bias anywhere
+    with pytest.raises(ValueError, match="found no logit bias"):
+        _compiled(MAE()).fit(x, y, epochs=1, verbose=0, callbacks=[S.EpsilonScheduler(1.0)])
+    # a bias but no schedule
+    with pytest.raises(ValueError, match="no schedule"):
+        _compiled(MAE(logit_bias=1.0)).fit(x, y, epochs=1, verbose=0, callbacks=[S.EpsilonScheduler()])
+    # a schedule that returns nonsense
+    with pytest.raises(ValueError, match="epoch 0"):
+        _compiled(MAE(logit_bias=1.0)).fit(
+            x, y, epochs=1, verbose=0, callbacks=[S.EpsilonScheduler(lambda e: float("nan"))]
+        )
+    with pytest.raises(TypeError, match="expected a"):
+        _compiled(MAE(logit_bias=1.0)).fit(x, y, epochs=1, verbose=0, callbacks=[S.EpsilonScheduler(lambda e: "x")])
