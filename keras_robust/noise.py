@@ -313,8 +313,10 @@ def transition_noise(labels, transition_matrix, *, seed=None, exact=False):
     arr, flat = _check_labels(labels, k)
     rng = _rng(seed)
     noisy = flat.copy()
+    order = np.argsort(flat, kind="stable")  # group by class once: O(N log N), not O(N K)
+    bounds = np.searchsorted(flat[order], np.arange(k + 1))
     for c in range(k):
-        members = np.flatnonzero(flat == c)
+        members = order[bounds[c] : bounds[c + 1]]  # ascending, as np.flatnonzero(flat == c)
         if members.size == 0:
             continue
         if exact:

@@ -126,7 +126,6 @@ def _memorisation_problem():
 
 
 def test_callback_logs_during_fit():
-    keras.utils.set_random_seed(0)
     model, x, true, noisy, mask = _memorisation_problem()
     assert false_label_accuracy(model, x, true, mask) == 1.0
     cb = FalseLabelAccuracy(x, true, mask, noisy_labels=noisy, batch_size=5)
