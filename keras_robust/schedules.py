@@ -576,8 +576,9 @@ class EpsilonScheduler(keras.callbacks.Callback):
         values = self._epsilon  # as set at the epoch's start (JAX may hold variables elsewhere mid-epoch)
         logs["epsilon"] = values[0]
         if len(set(values)) > 1:
-            for target, value in zip((t for t, _ in self._active), values):
-                logs[f"epsilon_{_describe(target)}"] = value
+            names = [_describe(t) for t, _ in self._active]
+            for i, (name, value) in enumerate(zip(names, values)):
+                logs[f"epsilon_{name}" if names.count(name) == 1 else f"epsilon_{name}_{i}"] = value
         updated = []
         for _, schedule in self._active:
             if hasattr(schedule, "update") and all(schedule is not s for s in updated):

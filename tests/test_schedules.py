@@ -401,3 +401,62 @@ def test_scheduler_errors_in_fit():
         )
     with pytest.raises(TypeError, match="expected a"):
         _compiled(MAE(logit_bias=1.0)).fit(x, y, epochs=1, verbose=0, callbacks=[S.EpsilonScheduler(lambda e: "x")])
+
+
+class _StepRecorder(keras.callbacks.Callback):
+    """Records the model's train function at each epoch start (after the scheduler ran)."""
+
+    def __init__(self):
+        super().__init__()
+        self.functions = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.functions.append(self.model.train_function)
+
+
+def test_step_rebuilt_only_when_loss_epsilon_changes(capsys):
+    x, y = _data()
+    model = _compiled(MAE(logit_bias=1.0))
+    recorder = _StepRecorder()
+    schedule = S.Piecewise([2], [1.0, 2.0])
+    model.fit(x, y, epochs=4, batch_size=16, verbose=0, callbacks=[S.EpsilonScheduler(schedule, verbose=1), recorder])
+    f = recorder.functions
+    if keras.backend.backend() == "jax":  # jit froze epsilon: a new step when (and only when) it changes
+        assert f[0] is f[1] and f[1] is not f[2] and f[2] is f[3]
+    else:  # the step reads the variable: never rebuilt
+        assert f[0] is f[1] is f[2] is f[3]
+    out = capsys.readouterr().out
+    assert "Epoch 1: EpsilonScheduler setting epsilon: mae=1" in out
+    assert "Epoch 3: EpsilonScheduler setting epsilon: mae=2" in out
+
+
+def test_find_targets_in_list_dict_and_nested_models():
+    a, b = MAE(logit_bias=1.0), MAE(logit_bias=S.WEBVISION)
+    inputs = keras.Input((DIM,))
+    labels = keras.Input((), dtype="int32")
+    inner = keras.Model([inputs, labels], LogitBiasLayer(0.5, name="inner_bias")(keras.layers.Dense(K)(inputs), labels))
+    out1 = keras.layers.Identity(name="o1")(inner([inputs, labels]))
+    out2 = keras.layers.Dense(K, name="o2")(inputs)
+    model = keras.Model([inputs, labels], [out1, out2])
+    cb = S.EpsilonScheduler()
+    for loss in ([a, MAE()], {"o1": a, "o2": "mse"}, [a, b], a):
+        model.compile(loss=loss)
+        found = cb.find_targets(model)
+        expected_losses = [t for t in (a, b) if any(t is x for x in keras.tree.flatten(loss))]
+        assert [t for t in found if not isinstance(t, LogitBiasLayer)] == expected_losses
+        assert [t.name for t in found if isinstance(t, LogitBiasLayer)] == ["inner_bias"]
+
+
+def test_targets_with_different_epsilons_log_each():
+    a, b = MAE(logit_bias=S.Constant(1.0)), MAE(logit_bias=S.Constant(2.0))
+    c = NCEMAE(logit_bias=S.Constant(3.0))
+    inputs = keras.Input((DIM,))
+    model = keras.Model(inputs, [keras.layers.Dense(K)(inputs) for _ in range(3)])
+    model.compile(loss=[a, b, c])
+    cb = S.EpsilonScheduler()
+    cb.set_model(model)
+    cb.on_train_begin()
+    cb.on_epoch_begin(0)
+    logs = {}
+    cb.on_epoch_end(0, logs)
+    assert logs == {"epsilon": 1.0, "epsilon_mae_0": 1.0, "epsilon_mae_1": 2.0, "epsilon_" + c.name: 3.0}
