@@ -1,0 +1,90 @@
+"""The paper's experiments as command-line scripts (``python -m recipes.<name> --help``).
+
+Each recipe builds `keras_robust.experiments.RunConfig` objects with the
+appendix's training setup as defaults and hands them to
+`keras_robust.experiments.run` / `grid` / `report`. The library never imports
+this package.
+"""
+
+import argparse
+import json
+import os
+
+
+def _csv(kind):
+    def parse(text):
+        return [kind(v) for v in text.split(",") if v.strip()]
+    return parse
+
+
+def _json_dict(text):
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
+def common_parser(description, dataset="fashion_mnist", arch="mlp1024", grid=False):
+    """Arguments shared by the recipes. ``grid=True``: comma-separated lists for
+    losses, noise rates and seeds, plus ``--shard``."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--dataset", default=dataset)
+    p.add_argument("--arch", default=arch)
+    if grid:
+        p.add_argument("--losses", type=_csv(str), default=["ce", "mae", "mae*"],
+                       help="comma-separated loss registry names")
+        p.add_argument("--rates", type=_csv(float), default=[0.0, 0.4], help="comma-separated noise rates")
+        p.add_argument("--seeds", type=_csv(int), default=[0, 1, 2])
+        p.add_argument("--shard", default="1/1", help="run only shard i/n of the grid (1 <= i <= n)")
+    else:
+        p.add_argument("--loss", default="ce", help="loss registry name (ce, mae, mae*, gce, nce+agce, ...)")
+        p.add_argument("--rate", type=float, default=0.0, help="noise rate")
+        p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--loss-params", type=_json_dict, default=None,
+                   help='JSON object of loss parameters, e.g. \'{"epsilon": 0.5}\'')
+    p.add_argument("--noise", default="symmetric", choices=["symmetric", "asymmetric", "none"])
+    p.add_argument("--epochs", type=int, default=None, help="default: the paper's")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None, help="initial learning rate (default: the paper's)")
+    p.add_argument("--limit", type=int, default=None, help="train on at most this many examples")
+    p.add_argument("--test-limit", type=int, default=None)
+    p.add_argument("--results", default="results", help="results directory (shared by shards)")
+    p.add_argument("--backend", default=None,
+                   help="Keras backend; must match KERAS_BACKEND (set it in the environment)")
+    p.add_argument("--no-distribute", action="store_true", help="never run data-parallel")
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def check_backend(args):
+    if args.backend and args.backend != os.environ.get("KERAS_BACKEND", args.backend):
+        raise SystemExit(f"--backend {args.backend} but KERAS_BACKEND={os.environ.get('KERAS_BACKEND')}: "
+                         "Keras fixes its backend at import; run with KERAS_BACKEND=" + args.backend)
+    if args.backend:
+        os.environ["KERAS_BACKEND"] = args.backend
+
+
+def overrides(args):
+    out = {}
+    for key in ("epochs", "batch_size", "lr", "limit", "test_limit"):
+        v = getattr(args, key)
+        if v is not None:
+            out[key] = v
+    if args.loss_params is not None:
+        out["loss_params"] = args.loss_params
+    return out
+
+
+def configs(args, losses, rates, seeds, **extra):
+    """The grid (losses x rates x seeds) of paper configurations with the CLI's overrides."""
+    from keras_robust import experiments as ex
+
+    out = []
+    for loss in losses:
+        for rate in rates:
+            for seed in seeds:
+                kw = {**overrides(args), **extra}
+                noise = args.noise if rate > 0 else "none"
+                out.append(ex.paper_config(args.dataset, args.arch, loss, noise=noise, noise_rate=rate,
+                                           seed=seed, **kw))
+    return out

@@ -1,0 +1,29 @@
+"""A grid of runs (losses x noise rates x seeds), optionally one shard of it::
+
+    KERAS_BACKEND=jax python -m recipes.grid --dataset fashion_mnist --arch mlp1024 \\
+        --losses ce,mae,mae* --rates 0,0.4 --seeds 0,1,2 --epochs 15 --shard 1/2 --results results/fmnist
+
+Machines given the same grid and different shards (1/n ... n/n) share the work
+and one results directory; `python -m recipes.report --results ...` merges them.
+"""
+
+from recipes import check_backend, common_parser, configs
+
+
+def main(argv=None):
+    p = common_parser(__doc__.splitlines()[0], grid=True)
+    p.add_argument("--report", action="store_true", help="print the report after the shard is done")
+    args = p.parse_args(argv)
+    check_backend(args)
+    from keras_robust import experiments as ex
+
+    grid = configs(args, args.losses, args.rates, args.seeds)
+    hs = ex.grid(grid, args.results, shard=args.shard, verbose=0 if args.quiet else 1,
+                 distribute=False if args.no_distribute else "auto")
+    if args.report:
+        ex.report(args.results)
+    return hs
+
+
+if __name__ == "__main__":
+    main()
