@@ -266,7 +266,7 @@ def test_error_curve_is_deterministic_and_chunk_invariant():
     loss = losses.get("gce", num_classes=50, q=0.7)
     a = cal.error_curve(loss, 50, [0.0, 1.0], samples=300, seed=3)
     b = cal.error_curve(loss, 50, [0.0, 1.0], samples=300, seed=3)
-    c = cal.error_curve(loss, 50, [0.0, 1.0], samples=300, seed=3, max_elements=50 * 7)
+    c = cal.error_curve(loss, 50, [0.0, 1.0], samples=300, seed=3, max_elements=50 * 128)
     np.testing.assert_array_equal(a.true, b.true)
     np.testing.assert_allclose(a.true, c.true, rtol=1e-6)
     np.testing.assert_allclose(a.other, c.other, rtol=1e-5, atol=1e-9)

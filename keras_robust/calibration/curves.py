@@ -122,16 +122,17 @@ def error_curve(loss, num_classes, z, logits=None, samples=4096, seed=0, max_ele
     if isinstance(max_elements, bool) or not isinstance(max_elements, numbers.Integral) or max_elements < 1:
         raise ValueError(f"`max_elements` must be a positive integer, got {max_elements!r}.")
     others = model.sample((samples, k - 1), seed=seed)
-    rows = max(1, int(max_elements) // k)
     total = len(zs) * samples
+    rows = min(total, max(1, int(max_elements) // k))
     d_true = np.empty(total, dtype="float64")
     d_other = np.empty(total, dtype="float64")
+    labels = keras.ops.convert_to_tensor(np.zeros(rows, dtype="int32"))
     for start in range(0, total, rows):
-        idx = np.arange(start, min(total, start + rows))
-        block = np.empty((len(idx), k), dtype="float32")
+        # Every call has `rows` rows (the last one padded), so compiled kernels are reused.
+        idx = np.minimum(np.arange(start, start + rows), total - 1)
+        block = np.empty((rows, k), dtype="float32")
         block[:, 0] = zs[idx // samples]
         block[:, 1:] = others[idx % samples]
-        labels = keras.ops.convert_to_tensor(np.zeros(len(idx), dtype="int32"))
 
         def per_example(t, labels=labels):
             # `+ 0 * sum(t)` keeps the graph connected for a loss that ignores t.
@@ -142,7 +143,7 @@ def error_curve(loss, num_classes, z, logits=None, samples=4096, seed=0, max_ele
         if not np.all(np.isfinite(grad)):
             bad = zs[idx[~np.all(np.isfinite(grad), axis=1)][0] // samples]
             raise ValueError(f"The gradient of {loss!r} is not finite at z = {bad!r} (K={k}).")
-        d_true[idx] = grad[:, 0]
+        d_true[idx] = grad[:, 0]  # padded rows repeat the last index: same value
         d_other[idx] = grad[:, 1:].mean(axis=1)
     d_true = d_true.reshape(len(zs), samples)
     d_other = d_other.reshape(len(zs), samples)
