@@ -1,13 +1,36 @@
 """keras-robust: noise-robust classification losses for Keras 3 at any number of classes.
 
     import keras_robust as kr
-    model.compile(loss=kr.losses.MAEStar(num_classes=100), optimizer="sgd")
+    model.compile(loss=kr.MAEStar(num_classes=100), optimizer="sgd")
+
+Modules: `losses`, `logit_bias`, `calibration` (epsilon(K), error curves,
+hyperparameters from K), `schedules` (`EpsilonScheduler`), `noise`,
+`metrics`, `datasets`, `models`. Import `keras_robust.tuner` (keras-tuner),
+`keras_robust.experiments` and `keras_robust.plots` (matplotlib) explicitly.
 """
 
-from keras_robust import losses
+from keras_robust import calibration, datasets, losses, metrics, models, noise, schedules
+from keras_robust.calibration import epsilon_for_classes
 from keras_robust.logit_bias import LogitBiasLayer, add_logit_bias, with_logit_bias
 from keras_robust.losses import MAEStar
+from keras_robust.metrics import FalseLabelAccuracy
+from keras_robust.schedules import EpsilonScheduler
 
 __version__ = "0.1.0"
 
-__all__ = ["LogitBiasLayer", "MAEStar", "add_logit_bias", "losses", "with_logit_bias"]
+__all__ = [
+    "EpsilonScheduler",
+    "FalseLabelAccuracy",
+    "LogitBiasLayer",
+    "MAEStar",
+    "add_logit_bias",
+    "calibration",
+    "datasets",
+    "epsilon_for_classes",
+    "losses",
+    "metrics",
+    "models",
+    "noise",
+    "schedules",
+    "with_logit_bias",
+]

@@ -170,10 +170,10 @@ class RobustLoss(keras.losses.Loss):
         return cls(**config)
 
     def __repr__(self):
-        params = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
-        bias = ", logit_bias=<variable>" if self._epsilon is not None else ""
-        try:
-            bias = f", logit_bias={self.epsilon:g}" if self._epsilon is not None else ""
-        except Exception:  # inside a traced graph the value cannot be read
-            pass
-        return f"{type(self).__name__}({params}{bias})"
+        parts = [f"{k}={v:g}" for k, v in self.params.items()]
+        if self._epsilon is not None:
+            try:
+                parts.append(f"logit_bias={self.epsilon:g}")
+            except Exception:  # inside a traced graph the value cannot be read
+                parts.append("logit_bias=<variable>")
+        return f"{type(self).__name__}({', '.join(parts)})"
