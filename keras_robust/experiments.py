@@ -92,6 +92,7 @@ def _loss_key(name):
     return registry.canonical_name(name)
 
 
+@keras.saving.register_keras_serializable(package="keras_robust")
 @dataclasses.dataclass
 class RunConfig:
     """Everything that determines one training run (and its id).
@@ -231,6 +232,14 @@ class RunConfig:
         if unknown:
             raise ValueError(f"unknown RunConfig fields {unknown}; known: {sorted(known)}")
         return cls(**d)
+
+    def get_config(self):
+        """Keras-style config (the same as :meth:`to_dict`)."""
+        return self.to_dict()
+
+    @classmethod
+    def from_config(cls, config):
+        return cls.from_dict(config)
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -516,7 +525,7 @@ def run(config, results_dir="results", callbacks=None, verbose=1, distribute="au
     kind, n_dev, scope = _strategy(distribute)
     with scope:
         model, loss = _build(config, k, x.shape[1:])
-    flacc = metrics.FalseLabelAccuracy(x, y, mask, noisy_labels=noisy, batch_size=1024)
+    noisy_idx = np.flatnonzero(mask)
     history = {"run_id": config.run_id, "config": config.to_dict(), "num_classes": k,
                "num_train": int(len(y)), "num_test": int(len(yt)), "num_noisy": int(mask.sum()),
                "distribution": kind, "devices": n_dev, "epochs": [], "finished": False}
@@ -524,7 +533,7 @@ def run(config, results_dir="results", callbacks=None, verbose=1, distribute="au
     if (ckpt / "state.json").is_file() and hist_path.is_file() and not force:
         done = _load_checkpoint(ckpt, model)
         old = _read_json(hist_path)
-        history["epochs"] = [e for e in old["epochs"] if e["epoch"] < done]
+        history["epochs"] = [e for e in old["epochs"] if e["epoch"] <= done]
         start = done
         if verbose:
             print(f"[{config.run_id}] resuming after epoch {done}/{config.epochs}", flush=True)
@@ -561,8 +570,14 @@ def run(config, results_dir="results", callbacks=None, verbose=1, distribute="au
             fit = model.fit(x[order], noisy[order], batch_size=config.batch_size, shuffle=False,
                             initial_epoch=epoch, epochs=epoch + 1, verbose=0, callbacks=cbs)
         logs = {key: v[-1] for key, v in fit.history.items()}
-        test_loss, test_acc = model.evaluate(xt, yt, batch_size=1024, verbose=0)
-        fl = flacc.evaluate(model) if mask.any() else {}
+        test_logits = _predict(model, xt, n_dev)
+        test_acc = float(np.mean(np.argmax(test_logits, -1) == yt))
+        test_loss = _mean_loss(loss, yt, test_logits)
+        fl = {}
+        if noisy_idx.size:
+            train_logits = _predict(model, x[noisy_idx], n_dev)
+            fl = {"false_label_accuracy": metrics.false_label_accuracy(train_logits, true_labels=y[noisy_idx]),
+                  "noisy_label_accuracy": metrics.false_label_accuracy(train_logits, true_labels=noisy[noisy_idx])}
         eps = logs.get("epsilon", getattr(loss, "epsilon", None))
         row = {
             "epoch": epoch + 1,
@@ -590,6 +605,27 @@ def run(config, results_dir="results", callbacks=None, verbose=1, distribute="au
     if kind == "jax-data-parallel":
         keras.distribution.set_distribution(None)
     return history
+
+
+def _predict(model, x, n_dev=1, batch_size=1024):
+    """Logits as NumPy; the input is padded to a multiple of the device count
+    (a data-parallel step needs every batch to split evenly) and cut back."""
+    n = len(x)
+    pad = (-n) % n_dev
+    if pad:
+        x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
+    batch_size = max(n_dev, batch_size - batch_size % n_dev)
+    out = model.predict(x, batch_size=batch_size, verbose=0)
+    return np.asarray(out)[:n]
+
+
+def _mean_loss(loss, labels, logits, chunk=4096):
+    """The loss (as used in training, logit bias included) averaged over the test set."""
+    total = 0.0
+    for i in range(0, len(labels), chunk):
+        y, z = labels[i:i + chunk], logits[i:i + chunk]
+        total += float(keras.ops.convert_to_numpy(loss(y.astype("int32"), z))) * len(y)
+    return total / len(labels)
 
 
 _RAW_CACHE = {}
