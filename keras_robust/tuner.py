@@ -22,6 +22,7 @@ Requires ``keras-tuner`` (and ``scikit-learn`` for Bayesian optimisation):
 ``pip install keras-robust[tuner]``.
 """
 
+import copy
 import dataclasses
 import math
 import numbers
@@ -617,9 +618,10 @@ class CalibratedOracle(kt.Oracle):
         return state
 
     def set_state(self, state):
-        super().set_state(state)
+        # keras-tuner's HyperParameters.from_config changes the config it reads: one copy each.
+        super().set_state(copy.deepcopy(state))
         self._share()
-        self.strategy.set_state(state)
+        self.strategy.set_state(copy.deepcopy(state))
         self._share()
         calibration = state.get("calibration", {})
         if calibration.get("num_classes", self.loss_space.num_classes) != self.loss_space.num_classes:
