@@ -291,7 +291,7 @@ def get(name, num_classes, input_shape=None, **kwargs):
     """
     if not isinstance(name, str):
         raise TypeError(f"`name` must be a string, got {name!r}")
-    key = name.lower().replace("-", "_")
+    key = name.lower().replace("-", "").replace("_", "")
     if key.startswith("resnet") and key[6:].isdigit() and int(key[6:]) != 34:
         depth = int(key[6:])
         return resnet_cifar(depth, num_classes, input_shape or (32, 32, 3), **kwargs)
@@ -300,7 +300,7 @@ def get(name, num_classes, input_shape=None, **kwargs):
             raise ValueError("`input_shape` is required for 'mlp1024', got None")
         return mlp1024(input_shape, num_classes, **kwargs)
     if key == "resnet34":
-        return resnet34(num_classes, input_shape or _DEFAULT_INPUT[key], **kwargs)
-    if key in ("wide_resnet101_2", "wrn101_2", "wide_resnet101"):
+        return resnet34(num_classes, input_shape or _DEFAULT_INPUT["resnet34"], **kwargs)
+    if key in ("wideresnet1012", "wrn1012"):
         return wide_resnet101_2(num_classes, input_shape or _DEFAULT_INPUT["wide_resnet101_2"], **kwargs)
     raise ValueError(f"`name` must be one of {names()}, got {name!r}")
