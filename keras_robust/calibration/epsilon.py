@@ -33,8 +33,8 @@ from scipy import optimize
 
 from keras_robust.calibration.logits import LogitModel, check_logit_model
 
-_H_R = 0.2  # trapezoid step in r (error ~ exp(-pi^2 / h) ~ 4e-22)
-_H_W = 0.2  # trapezoid step in sigma * g
+_H_R = 0.3  # trapezoid step in r (error ~ exp(-pi^2 / h) ~ 5e-15)
+_H_W = 0.3  # trapezoid step in sigma * g (same bound)
 _XTOL = 1e-9  # brentq tolerance on eps
 
 
