@@ -31,6 +31,7 @@ changes (e.g. `AdaptiveEpsilon`) prefer `LogitBiasLayer` on JAX.
 
 import math
 import numbers
+import weakref
 
 import keras
 import numpy as np
@@ -40,6 +41,9 @@ from keras_robust.logit_bias import LogitBiasLayer
 from keras_robust.losses.base import RobustLoss
 
 register = keras.saving.register_keras_serializable(package="keras_robust")
+
+# model -> (train step, test step, {id(loss): epsilon traced into them}); JAX only
+_TRACES = weakref.WeakKeyDictionary()
 
 WEBVISION_VALUES = (5.2, 4.8, 4.3, 3.7, 3.0, 2.3)
 WEBVISION_EPOCHS_PER_VALUE = 11
@@ -228,19 +232,30 @@ WEBVISION = webvision()
 class FromClasses(EpsilonSchedule):
     """A constant ``epsilon(K)``: the solution of the paper's Eq. 4.
 
-    ``<a_k> = target`` for i.i.d. N(0, 1) logits at initialisation, computed by
+    ``<a_k> = target`` for i.i.d. Gaussian logits at initialisation (N(0, 1)
+    by default, as in the paper), computed by
     `keras_robust.calibration.epsilon_for_classes` on first use and cached.
 
     Args:
         num_classes: ``K >= 2``.
         target: ``C`` of Eq. 4 in (0, 1); the paper uses 0.15.
+        logits: a `keras_robust.calibration.LogitModel` (or its config), e.g.
+            measured from the network with ``measure_logits``; None: N(0, 1).
     """
 
-    def __init__(self, num_classes, target=0.15):
+    def __init__(self, num_classes, target=0.15, logits=None):
         self.num_classes = _int("num_classes", num_classes, 2)
         self.target = _finite("target", target)
         if not 0.0 < self.target < 1.0:
             raise ValueError(f"`target` must lie in (0, 1), got {target!r}.")
+        if isinstance(logits, dict):
+            logits = keras.saving.deserialize_keras_object(logits)
+        if logits is not None:
+            from keras_robust.calibration import LogitModel
+
+            if not isinstance(logits, LogitModel):
+                raise TypeError(f"`logits` must be a keras_robust.calibration.LogitModel or None, got {logits!r}.")
+        self.logits = logits
         self._epsilon = None
 
     def value(self, epoch):
@@ -248,12 +263,13 @@ class FromClasses(EpsilonSchedule):
             from keras_robust.calibration import epsilon_for_classes
 
             self._epsilon = epsilon_value(
-                epsilon_for_classes(self.num_classes, target=self.target), "calibration solver"
+                epsilon_for_classes(self.num_classes, target=self.target, logits=self.logits), "calibration solver"
             )
         return self._epsilon
 
     def get_config(self):
-        return {"num_classes": self.num_classes, "target": self.target}
+        logits = None if self.logits is None else keras.saving.serialize_keras_object(self.logits)
+        return {"num_classes": self.num_classes, "target": self.target, "logits": logits}
 
 
 def _logit(p):
@@ -440,6 +456,25 @@ def get(identifier):
 
 
 # -- the callback -----------------------------------------------------------------
+def _rebuild_step(model, step_name, make_function):
+    """``make_function(force=True)`` around a new step function object, so JAX retraces.
+
+    `jax.jit` caches traces by the function it wraps, and bound methods compare
+    equal: while anything still holds the previous step, ``jit(model.train_step)``
+    would reuse its trace, epsilon included. A fresh closure has no cached trace.
+    """
+    step = getattr(model, step_name)
+
+    def fresh_step(state, data):
+        return step(state, data)
+
+    object.__setattr__(model, step_name, fresh_step)
+    try:
+        make_function(force=True)
+    finally:
+        object.__delattr__(model, step_name)
+
+
 def _has_bias(target):
     if isinstance(target, LogitBiasLayer):
         return True
@@ -535,21 +570,30 @@ class EpsilonScheduler(keras.callbacks.Callback):
         # A layer's weight is an input of the compiled step on every backend.
         return isinstance(target, keras.layers.Layer)
 
-    def _retrace(self):
+    def _retrace(self, traced):
+        """JAX: rebuild the model's train and test steps, which hold the losses' epsilon as constants."""
         model = self.model
         if getattr(model, "train_function", None) is not None:
-            model.make_train_function(force=True)
+            _rebuild_step(model, "train_step", model.make_train_function)
         if getattr(model, "test_function", None) is not None:
-            model.make_test_function(force=True)
+            _rebuild_step(model, "test_step", model.make_test_function)
+        _TRACES[model] = (model.train_function, model.test_function, dict(traced))
+
+    def _needs_retrace(self):
+        return keras.backend.backend() == "jax" and any(not self._in_model_state(t) for t, _ in self._active)
 
     # -- callback hooks ---------------------------------------------------------------
     def on_train_begin(self, logs=None):
         self._active = self._resolve_targets()
         self._traced = {}
-        if keras.backend.backend() == "jax" and any(not self._in_model_state(t) for t, _ in self._active):
-            # A train function compiled by an earlier fit holds an old epsilon.
-            self._retrace()
-            self._traced = {id(t): t.epsilon for t, _ in self._active if not self._in_model_state(t)}
+        if self._needs_retrace():
+            # Steps built by this scheduler (or an earlier one) for the same model
+            # are reused with the epsilon they were traced with; any other step
+            # (a first fit, or one built elsewhere) may hold any epsilon.
+            entry = _TRACES.get(self.model)
+            model = self.model
+            if entry is not None and entry[0] is model.train_function and entry[1] is model.test_function:
+                self._traced = dict(entry[2])
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._active is None:
@@ -563,8 +607,8 @@ class EpsilonScheduler(keras.callbacks.Callback):
             if not self._in_model_state(target) and self._traced.get(id(target)) != value:
                 self._traced[id(target)] = value
                 stale = True
-        if stale and keras.backend.backend() == "jax":
-            self._retrace()
+        if stale and self._needs_retrace():
+            self._retrace(self._traced)
         self._epsilon = values
         if self.verbose > 0:
             shown = ", ".join(f"{_describe(t)}={v:g}" for (t, _), v in zip(self._active, values))
@@ -586,6 +630,10 @@ class EpsilonScheduler(keras.callbacks.Callback):
                 updated.append(schedule)
 
     def on_train_end(self, logs=None):
+        entry = _TRACES.get(self.model) if self._active is not None and self._needs_retrace() else None
+        if entry is not None and entry[0] is self.model.train_function:
+            # a test step first built during this fit (validation) traced the same epsilon
+            _TRACES[self.model] = (entry[0], self.model.test_function, entry[2])
         self._active = None
 
     # -- serialisation ------------------------------------------------------------------

@@ -103,19 +103,26 @@ def test_get():
     assert S.get(fn) is fn
 
 
-def _mean_true_probability_mc(k, eps, samples=20000, seed=0):
-    """<a_k> for i.i.d. N(0, 1) logits, by Monte Carlo (the paper's Eq. 4 left-hand side)."""
-    z = np.random.default_rng(seed).normal(size=(samples, k))
+def _mean_true_probability_mc(k, eps, std=1.0, samples=20000, seed=0):
+    """<a_k> for i.i.d. N(0, std^2) logits, by Monte Carlo (the paper's Eq. 4 left-hand side)."""
+    z = std * np.random.default_rng(seed).normal(size=(samples, k))
     z[:, 0] += eps
     return float(_softmax(z)[:, 0].mean())
 
 
 def test_from_classes_solves_eq4():
+    from keras_robust.calibration import LogitModel
+
     s = S.FromClasses(10, target=0.3)
     eps = s(0)
     assert s(7) == eps
     assert eps > 0
     assert abs(_mean_true_probability_mc(10, eps) - 0.3) < 0.01
+    wide = S.FromClasses(10, target=0.3, logits=LogitModel(0.0, 2.0))
+    assert abs(_mean_true_probability_mc(10, wide(0), std=2.0) - 0.3) < 0.01
+    assert wide(0) > eps + 0.3  # wider logits need a larger bias
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(wide))
+    assert again.logits == LogitModel(0.0, 2.0) and again(0) == wide(0)
 
 
 # -- adaptive epsilon: mechanics --------------------------------------------------------
@@ -340,6 +347,7 @@ def test_true_class_probability_metric():
         (lambda: S.Cyclic([1.0], 1, period=0), "period"),
         (lambda: S.FromClasses(1), "num_classes"),
         (lambda: S.FromClasses(10, target=1.0), "target"),
+        (lambda: S.FromClasses(10, logits=(0.0, 1.0)), "logits"),
         (lambda: S.AdaptiveEpsilon(1.0, target=0.0), "target"),
         (lambda: S.AdaptiveEpsilon(1.0, observed="loss"), "observed"),
         (lambda: S.AdaptiveEpsilon(1.0, rate=0.0), "rate"),
@@ -428,6 +436,14 @@ def test_step_rebuilt_only_when_loss_epsilon_changes(capsys):
     out = capsys.readouterr().out
     assert "Epoch 1: EpsilonScheduler setting epsilon: mae=1" in out
     assert "Epoch 3: EpsilonScheduler setting epsilon: mae=2" in out
+    # a later fit at the same epsilon (a new scheduler, with validation) reuses the step ...
+    for _ in range(2):
+        model.fit(x, y, epochs=1, verbose=0, validation_data=(x, y), callbacks=[S.EpsilonScheduler(2.0), recorder])
+    assert recorder.functions[4] is recorder.functions[5] is (f[3] if keras.backend.backend() == "jax" else f[0])
+    # ... and one at another epsilon does not, and its loss is right
+    history = model.fit(x, y, epochs=1, verbose=0, callbacks=[S.EpsilonScheduler(0.5), recorder])
+    assert (recorder.functions[6] is not f[3]) == (keras.backend.backend() == "jax")
+    np.testing.assert_allclose(history.history["loss"], [mae_reference(_logits(model, x), y, 0.5)], rtol=1e-5)
 
 
 def test_find_targets_in_list_dict_and_nested_models():
