@@ -23,10 +23,14 @@ a non-trainable model weight, read by the step on every backend. A loss's
 epsilon is a variable outside the model: TensorFlow's `tf.function` reads it
 by reference and torch runs eagerly, but JAX's `jit` traces its value into the
 compiled step as a constant. On JAX the scheduler therefore rebuilds the
-model's train and test functions (``make_train_function(force=True)``) at the
-start of an epoch whose loss epsilon differs from the traced one, and once at
-the start of `fit`. Each change costs one recompilation of the step; with many
-changes (e.g. `AdaptiveEpsilon`) prefer `LogitBiasLayer` on JAX.
+model's train and test functions (``make_train_function(force=True)`` around a
+new step function object, since `jax.jit` reuses the trace of an equal bound
+method) at the start of an epoch whose loss epsilon differs from the one
+traced, including the first epoch of a `fit` whose step it did not build. Each
+change costs one recompilation of the step (on a 784-1024-512-512-10 MLP, a
+few seconds on CPU); with many changes (e.g. `AdaptiveEpsilon`) prefer
+`LogitBiasLayer` on JAX. Setting ``loss.epsilon`` by hand between JAX steps,
+outside this callback, does not reach an already compiled step.
 """
 
 import math
