@@ -115,6 +115,10 @@ class RobustLoss(keras.losses.Loss):
 
     @epsilon.setter
     def epsilon(self, value):
+        """Set epsilon. On TF and torch a compiled step reads the new value; on
+        JAX a step compiled earlier keeps the old one (the loss is not part of
+        the model state): use `keras_robust.EpsilonScheduler`, which rebuilds
+        the step when epsilon changes, or a `LogitBiasLayer`."""
         if self._epsilon is None:
             raise ValueError(
                 f"{type(self).__name__} was built without a logit bias; build it "
