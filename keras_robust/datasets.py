@@ -695,7 +695,10 @@ def pipeline(x, y, dataset=None, training=False, batch_size=128, seed=None, shuf
     if dataset is not None:
         dataset = _check_name(dataset, allow_webvision=True)
     if augment is None:
-        augment = INFO[dataset].augment if (training and dataset) else "none"
+        # Training: the data set's augmentation. Evaluation: none, except the
+        # centre crop of "flip_random_crop" (WebVision).
+        default = INFO[dataset].augment if dataset else "none"
+        augment = default if (training or default == "flip_random_crop") else "none"
     elif augment is False:
         augment = "none"
     if augment not in _AUGMENTS:
