@@ -802,7 +802,7 @@ def plot_curves(agg, path, table):
     cells = agg[table]
     cols = sorted({(noise, rate) for _, noise, rate in cells}, key=lambda c: (c[1], c[0]))
     losses = sorted({label for label, _, _ in cells})
-    fig, axes = plt.subplots(2, len(cols), figsize=(4 * len(cols), 6.5), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(2, len(cols), figsize=(max(5.5, 4 * len(cols)), 6.5), squeeze=False, sharex=True)
     for j, (noise, rate) in enumerate(cols):
         for label in losses:
             c = cells.get((label, noise, rate))
@@ -824,7 +824,7 @@ def plot_curves(agg, path, table):
     axes[1, 0].set_ylabel("false-label accuracy (%)")
     axes[0, -1].legend(fontsize=8)
     dataset, arch, epochs = table
-    fig.suptitle(f"{dataset}, {arch}, {epochs} epochs (mean over seeds)")
+    fig.suptitle(f"{dataset}, {arch}, {epochs} epochs (mean over seeds)", fontsize=10)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
