@@ -467,6 +467,10 @@ def _load_checkpoint(ckpt, model):
     return state["epoch"]
 
 
+def _num(v):
+    return "nan" if v is None else f"{v:.4f}"
+
+
 def _finite_or_none(v):
     if v is None:
         return None
@@ -548,62 +552,64 @@ def run(config, results_dir="results", callbacks=None, verbose=1, distribute="au
 
         scheduler = EpsilonScheduler()
 
-    for epoch in range(start, config.epochs):
-        t0 = time.perf_counter()
-        lr = config.learning_rate(epoch)
-        model.optimizer.learning_rate = lr
-        order = _epoch_order(config.seed, epoch, len(y))
-        if n_dev > 1:  # every batch, the last one included, must split evenly over the devices
-            rest = len(order) % config.batch_size
-            order = order[: len(order) - rest % n_dev]
-        cbs = list(callbacks or []) + ([scheduler] if scheduler is not None else [])
-        if config.augment:
-            from keras_robust import datasets
+    try:
+        for epoch in range(start, config.epochs):
+            t0 = time.perf_counter()
+            lr = config.learning_rate(epoch)
+            model.optimizer.learning_rate = lr
+            order = _epoch_order(config.seed, epoch, len(y))
+            if n_dev > 1:  # every batch, the last one included, must split evenly over the devices
+                rest = len(order) % config.batch_size
+                order = order[: len(order) - rest % n_dev]
+            cbs = list(callbacks or []) + ([scheduler] if scheduler is not None else [])
+            if config.augment:
+                from keras_robust import datasets
 
-            # Augment the raw images as appendix 1 does (pad with black, then normalise).
-            data = datasets.pipeline(
-                _load_raw_cache(config, order), noisy[order], dataset=config.dataset, training=True,
-                batch_size=config.batch_size, seed=int(config.seed) * 100_003 + epoch, shuffle=False,
-            )
-            fit = model.fit(data, initial_epoch=epoch, epochs=epoch + 1, verbose=0, callbacks=cbs)
-        else:
-            fit = model.fit(x[order], noisy[order], batch_size=config.batch_size, shuffle=False,
-                            initial_epoch=epoch, epochs=epoch + 1, verbose=0, callbacks=cbs)
-        logs = {key: v[-1] for key, v in fit.history.items()}
-        test_logits = _predict(model, xt, n_dev)
-        test_acc = float(np.mean(np.argmax(test_logits, -1) == yt))
-        test_loss = _mean_loss(loss, yt, test_logits)
-        fl = {}
-        if noisy_idx.size:
-            train_logits = _predict(model, x[noisy_idx], n_dev)
-            fl = {"false_label_accuracy": metrics.false_label_accuracy(train_logits, true_labels=y[noisy_idx]),
-                  "noisy_label_accuracy": metrics.false_label_accuracy(train_logits, true_labels=noisy[noisy_idx])}
-        eps = logs.get("epsilon", getattr(loss, "epsilon", None))
-        row = {
-            "epoch": epoch + 1,
-            "loss": _finite_or_none(logs.get("loss")),
-            "accuracy": _finite_or_none(logs.get("accuracy")),
-            "test_loss": _finite_or_none(test_loss),
-            "test_accuracy": _finite_or_none(test_acc),
-            "false_label_accuracy": _finite_or_none(fl.get("false_label_accuracy")),
-            "noisy_label_accuracy": _finite_or_none(fl.get("noisy_label_accuracy")),
-            "epsilon": _finite_or_none(eps),
-            "lr": lr,
-            "seconds": round(time.perf_counter() - t0, 3),
-        }
-        history["epochs"].append(row)
-        history["finished"] = epoch + 1 == config.epochs
-        _save_checkpoint(ckpt, model, epoch + 1, config)
-        _write_json(hist_path, history)
-        if verbose:
-            fla = row["false_label_accuracy"]
-            print(f"[{config.run_id}] epoch {epoch + 1:3d}/{config.epochs}  loss {row['loss']:.4f}  "
-                  f"train {row['accuracy']:.4f}  test {row['test_accuracy']:.4f}"
-                  + (f"  false-label {fla:.4f}" if fla is not None else "")
-                  + (f"  ε {row['epsilon']:.3g}" if row["epsilon"] is not None else "")
-                  + f"  lr {lr:.3g}  {row['seconds']:.1f} s", flush=True)
-    if kind == "jax-data-parallel":
-        keras.distribution.set_distribution(None)
+                # Augment the raw images as appendix 1 does (pad with black, then normalise).
+                data = datasets.pipeline(
+                    _load_raw_cache(config, order), noisy[order], dataset=config.dataset, training=True,
+                    batch_size=config.batch_size, seed=int(config.seed) * 100_003 + epoch, shuffle=False,
+                )
+                fit = model.fit(data, initial_epoch=epoch, epochs=epoch + 1, verbose=0, callbacks=cbs)
+            else:
+                fit = model.fit(x[order], noisy[order], batch_size=config.batch_size, shuffle=False,
+                                initial_epoch=epoch, epochs=epoch + 1, verbose=0, callbacks=cbs)
+            logs = {key: v[-1] for key, v in fit.history.items()}
+            test_logits = _predict(model, xt, n_dev)
+            test_acc = float(np.mean(np.argmax(test_logits, -1) == yt))
+            test_loss = _mean_loss(loss, yt, test_logits)
+            fl = {}
+            if noisy_idx.size:
+                train_logits = _predict(model, x[noisy_idx], n_dev)
+                fl = {"false_label_accuracy": metrics.false_label_accuracy(train_logits, true_labels=y[noisy_idx]),
+                      "noisy_label_accuracy": metrics.false_label_accuracy(train_logits, true_labels=noisy[noisy_idx])}
+            eps = logs.get("epsilon", getattr(loss, "epsilon", None))
+            row = {
+                "epoch": epoch + 1,
+                "loss": _finite_or_none(logs.get("loss")),
+                "accuracy": _finite_or_none(logs.get("accuracy")),
+                "test_loss": _finite_or_none(test_loss),
+                "test_accuracy": _finite_or_none(test_acc),
+                "false_label_accuracy": _finite_or_none(fl.get("false_label_accuracy")),
+                "noisy_label_accuracy": _finite_or_none(fl.get("noisy_label_accuracy")),
+                "epsilon": _finite_or_none(eps),
+                "lr": lr,
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
+            history["epochs"].append(row)
+            history["finished"] = epoch + 1 == config.epochs
+            _save_checkpoint(ckpt, model, epoch + 1, config)
+            _write_json(hist_path, history)
+            if verbose:
+                fla = row["false_label_accuracy"]
+                print(f"[{config.run_id}] epoch {epoch + 1:3d}/{config.epochs}  loss {_num(row['loss'])}  "
+                      f"train {_num(row['accuracy'])}  test {_num(row['test_accuracy'])}"
+                      + (f"  false-label {fla:.4f}" if fla is not None else "")
+                      + (f"  ε {row['epsilon']:.3g}" if row["epsilon"] is not None else "")
+                      + f"  lr {lr:.3g}  {row['seconds']:.1f} s", flush=True)
+    finally:
+        if kind == "jax-data-parallel":
+            keras.distribution.set_distribution(None)
     return history
 
 
