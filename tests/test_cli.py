@@ -1,0 +1,117 @@
+"""The keras-robust command line: calibrate, curves, figures, train/report delegation, bad input."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from keras_robust import cli, experiments
+from keras_robust.calibration import LogitModel, epsilon_for_classes
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_calibrate_1000(capsys):
+    assert cli.main(["calibrate", "--classes", "1000", "--samples", "256"]) == 0
+    out = capsys.readouterr().out
+    eps = re.search(r"epsilon\(K\) = ([0-9.]+)", out).group(1)
+    assert eps == f"{epsilon_for_classes(1000):.6f}"
+    q = float(re.search(r"genCE: q = ([0-9.]+)", out).group(1))
+    assert q == pytest.approx(0.48, abs=0.01)  # paper Sec. 3.3
+    beta = float(re.search(r"NCE-AGCE: beta = ([0-9.]+)", out).group(1))
+    assert beta == pytest.approx(0.7, abs=0.15)  # paper appendix 4 chose beta = 0.7
+    assert "q = 0.7 at K = 100" in out and "CIFAR-100" in out  # says which reference
+
+
+def test_calibrate_json_options(capsys):
+    args = ["calibrate", "-K", "100", "--target", "0.3", "--logit-std", "2", "--samples", "64", "--json"]
+    assert cli.main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["mae*"]["epsilon"] == pytest.approx(
+        epsilon_for_classes(100, target=0.3, logits=LogitModel(std=2.0)), abs=1e-12)
+    assert result["gce"]["feasible"] is True
+    assert result["logits"] == {"mean": 0.0, "std": 2.0}
+
+
+def test_calibrate_infeasible_transfer_is_reported(capsys):
+    # K = 10 < 100: keeping genCE's <delta_k>(0) would need q > 1.
+    assert cli.main(["calibrate", "--classes", "10", "--samples", "64", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["gce"]["feasible"] is False and "No q in bracket" in result["gce"]["reason"]
+    assert result["mae*"]["epsilon"] == pytest.approx(epsilon_for_classes(10), abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["calibrate", "--classes", "1"], "--classes must be an integer >= 2, got 1"),
+        (["calibrate", "--classes", "ten"], "must be an integer, got 'ten'"),
+        (["calibrate", "--classes", "10", "--target", "1.5"], "--target must lie in (0, 1), got 1.5"),
+        (["calibrate", "--classes", "10", "--target", "0"], "--target must lie in (0, 1), got 0"),
+        (["calibrate", "--classes", "10", "--logit-std", "-1"], "`std` must be > 0"),
+        (["calibrate"], "--classes"),
+        (["curves", "--classes", "10", "--losses", "ce,nope", "--out", "x.png"], "unknown loss 'nope'"),
+        (["curves", "--classes", "10", "--losses", ",", "--out", "x.png"], "--losses must list"),
+        (["train", "--set", "nonsense"], "--set expects FIELD=VALUE"),
+        (["train", "--set", "colour=1"], "unknown RunConfig field(s) ['colour']"),
+        (["fly"], "invalid choice: 'fly'"),
+    ],
+)
+def test_bad_input_exits_2(argv, message, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("keras-robust: error: ") and message in err
+    assert "Traceback" not in err
+
+
+def test_curves_writes_png(tmp_path, capsys):
+    import matplotlib.image
+
+    out = tmp_path / "c.png"
+    assert cli.main(["curves", "--classes", "20", "--losses", "ce,mae*,gce", "--out", str(out), "--samples", "16"]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    assert out.stat().st_size > 1000 and matplotlib.image.imread(str(out)).shape[0] > 100
+
+
+def test_figures_writes_into_folder(tmp_path, monkeypatch, capsys):
+    from keras_robust import plots
+
+    monkeypatch.setattr(plots, "FIGURES", {"eps.png": lambda path: plots.epsilon_figure(num_classes=[2, 5], path=path)})
+    assert cli.main(["figures", "--out", str(tmp_path / "f")]) == 0
+    assert (tmp_path / "f" / "eps.png").stat().st_size > 1000
+    assert "eps.png" in capsys.readouterr().out
+
+
+def test_train_and_report_delegate(tmp_path, monkeypatch, capsys):
+    seen = {}
+
+    def fake_run(config, results_dir):
+        seen["config"], seen["dir"] = config, results_dir
+        return {"run_id": config.run_id, "epochs": [{"epoch": 1, "test_accuracy": 0.5}]}
+
+    monkeypatch.setattr(experiments, "run", fake_run)
+    monkeypatch.setattr(experiments, "report", lambda results_dir, out_dir=None: {"markdown": f"TABLE {results_dir}"})
+    argv = ["train", "--dataset", "fashion_mnist", "--loss", "mae*", "--loss-params", '{"epsilon": 1.5}',
+            "--noise-rate", "0.2", "--epochs", "3", "--set", "limit=100", "--results", str(tmp_path)]
+    assert cli.main(argv) == 0
+    config = seen["config"]
+    assert isinstance(config, experiments.RunConfig) and seen["dir"] == str(tmp_path)
+    assert (config.loss, config.noise_rate, config.epochs, config.limit) == ("mae*", 0.2, 3, 100)
+    assert config.loss_params == {"epsilon": 1.5}
+    assert json.loads(capsys.readouterr().out)["run_id"] == config.run_id
+    assert cli.main(["report", "--results", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == f"TABLE {tmp_path}"
+
+
+def test_module_entry_point_subprocess():
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    ok = subprocess.run([sys.executable, "-m", "keras_robust.cli", "calibrate", "--classes", "50", "--samples", "32",
+                         "--json"], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    result = json.loads(ok.stdout[ok.stdout.index("{"):])
+    assert result["num_classes"] == 50
+    assert result["mae*"]["epsilon"] == pytest.approx(epsilon_for_classes(50), abs=1e-12)
