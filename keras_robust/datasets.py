@@ -47,6 +47,7 @@ __all__ = [
     "default_cache_dir",
     "image_folder",
     "info",
+    "list_image_folder",
     "load",
     "names",
     "num_classes",
@@ -310,6 +311,22 @@ def _list_image_folder(root):
                 files.append(f)
                 labels.append(k)
     return classes, files, np.asarray(labels, np.int64)
+
+
+def list_image_folder(path):
+    """``(files, labels, class_names)`` of a ``<class>/<image>`` tree, without decoding.
+
+    ``files`` is a NumPy array of path strings for :func:`pipeline` (which
+    then decodes and resizes each file), for folders too large for memory
+    such as WebVision's. Classes follow the sorted subfolder names.
+    """
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise DatasetNotFoundError(f"`path` {str(path)!r} is not a folder")
+    classes, files, labels = _list_image_folder(root)
+    if not files:
+        raise DatasetNotFoundError(f"no images (<class>/<file>{{{','.join(_IMAGE_EXT)}}}) under {root}")
+    return np.asarray([str(f) for f in files]), labels, classes
 
 
 def _read_image_files(files, mode, size, verbose, what):
@@ -651,7 +668,8 @@ def _constants(dataset, mean, std, channels):
 
 
 def pipeline(x, y, dataset=None, training=False, batch_size=128, seed=None, shuffle=None,
-             augment=None, flatten=False, mean=None, std=None, crop_size=None, drop_remainder=False):
+             augment=None, flatten=False, mean=None, std=None, crop_size=None, drop_remainder=False,
+             image_size=None, channels=3):
     """A ``tf.data.Dataset`` of ``(float32 images, int32 labels)`` batches, as appendix 1.
 
     Images are scaled to [0, 1] (uint8 input is divided by 255), augmented
@@ -679,14 +697,26 @@ def pipeline(x, y, dataset=None, training=False, batch_size=128, seed=None, shuf
         mean, std: override the data set's constants (images in [0, 1]).
         crop_size: output size of ``"flip_random_crop"`` (default 224).
         drop_remainder: drop the last, smaller batch.
+        image_size, channels: when ``x`` is a 1-D array of image file paths
+            (from :func:`list_image_folder`; data sets too large for memory,
+            such as WebVision), each file is decoded with ``channels`` and
+            resized to ``image_size=(h, w)`` (required then) in the pipeline.
     """
     import tensorflow as tf
 
     x = np.asarray(x)
     y = np.asarray(y)
-    if x.ndim == 3:
+    files = x.ndim == 1 and x.dtype.kind in "USO"
+    if files:
+        if image_size is None:
+            raise ValueError("`image_size` is required when `x` holds file paths, got None")
+        image_size = _check_size(image_size, "image_size")
+        if channels not in (1, 3):
+            raise ValueError(f"`channels` must be 1 or 3, got {channels!r}")
+        x = x.astype(str)
+    elif x.ndim == 3:
         x = x[..., None]
-    if x.ndim != 4:
+    if not files and x.ndim != 4:
         raise ValueError(f"`x` must be images of shape (N, H, W) or (N, H, W, C), got shape {x.shape}")
     if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"`y` must be {len(x)} integer labels, got dtype {y.dtype} and shape {y.shape}")
@@ -706,19 +736,26 @@ def pipeline(x, y, dataset=None, training=False, batch_size=128, seed=None, shuf
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise TypeError(f"`seed` must be an int or None, got {seed!r}")
     shuffle = training if shuffle is None else bool(shuffle)
-    h, w, c = x.shape[1:]
+    h, w, c = (*image_size, channels) if files else x.shape[1:]
     mean, std = _constants(dataset, mean, std, c)
     if crop_size is None:
         crop_size = (224, 224)
     crop_size = _check_size(crop_size, "crop_size")
     if augment == "flip_random_crop" and (crop_size[0] > h or crop_size[1] > w):
         raise ValueError(f"`crop_size` {crop_size} is larger than the images ({h}, {w})")
-    scale = 255.0 if x.dtype == np.uint8 else 1.0
+    scale = 255.0 if (files or x.dtype == np.uint8) else 1.0
     y = y.astype(np.int32)
 
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    if files:
+        def decode(path, label):
+            img = tf.io.decode_image(tf.io.read_file(path), channels=c, expand_animations=False)
+            img = tf.image.resize(tf.cast(img, tf.float32), (h, w), antialias=True)
+            return tf.ensure_shape(tf.clip_by_value(img, 0.0, 255.0), (h, w, c)), label
+
+        ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     def normalise(img, divisor):
         img = (tf.cast(img, tf.float32) / divisor - mean) / std

@@ -296,6 +296,29 @@ def test_image_folder(tmp_path, rng):
         D.image_folder(tmp_path, color_mode="cmyk", verbose=0)
 
 
+def test_pipeline_from_file_paths(tmp_path, rng):
+    from PIL import Image
+
+    imgs = _images(6, rng, (40, 40, 3))
+    for i, img in enumerate(imgs):
+        (tmp_path / f"c{i % 2}").mkdir(exist_ok=True)
+        Image.fromarray(img).save(tmp_path / f"c{i % 2}" / f"{i}.png")
+    files, y, names = D.list_image_folder(tmp_path)
+    assert names == ["c0", "c1"] and len(files) == 6
+    np.testing.assert_array_equal(y, [0, 0, 0, 1, 1, 1])
+    ev = np.concatenate([b.numpy() for b, _ in D.pipeline(files, y, "webvision", batch_size=4, image_size=(40, 40),
+                                                          crop_size=(32, 32))])
+    order = [int(Path(f).stem) for f in files]
+    np.testing.assert_allclose(_raw(ev, "webvision"), imgs[order][:, 4:36, 4:36] / 255.0, atol=1e-5)
+    tr = next(iter(D.pipeline(files, y, "webvision", training=True, batch_size=6, image_size=(36, 36),
+                               crop_size=(32, 32), seed=0)))[0]
+    assert tr.shape == (6, 32, 32, 3)
+    with pytest.raises(ValueError, match="image_size"):
+        D.pipeline(files, y, "webvision")
+    with pytest.raises(D.DatasetNotFoundError, match="path"):
+        D.list_image_folder(tmp_path / "absent")
+
+
 def test_image_folder_reads_cifar_jpegs(tmp_path):
     # A few files of the real CIFAR-10 JPEG tree, unpacked as a class-folder layout.
     wanted = {"airplane": 3, "truck": 2}
