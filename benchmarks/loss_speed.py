@@ -130,19 +130,25 @@ class _Clock:
             def on_train_batch_begin(self, batch, logs=None):
                 if batch == skip:
                     self.t0 = time.perf_counter()
+                    self.c0 = time.process_time()
 
         return Clock()
 
 
 def _timed_block(model, x, y, skip):
-    """Seconds per step of one ``fit`` epoch, from batch ``skip`` to the end."""
+    """``(wall, cpu)`` seconds per step of one ``fit`` epoch, from batch ``skip`` on.
+
+    ``cpu`` is this process's CPU time (all threads): on a loaded machine it
+    is much less disturbed by other processes than the wall clock.
+    """
     from keras import ops
 
     steps = x.shape[0] // BATCH
     clock = _Clock(skip)
     model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=[clock])
     ops.convert_to_numpy(model.trainable_variables[-1])  # wait for the last update
-    return (time.perf_counter() - clock.t0) / (steps - skip)
+    wall, cpu = time.perf_counter() - clock.t0, time.process_time() - clock.c0
+    return wall / (steps - skip), cpu / (steps - skip)
 
 
 def run_backend(heads, rounds, steps, skip, seed):
@@ -179,7 +185,9 @@ def run_backend(heads, rounds, steps, skip, seed):
 
         others = [row for row, *_ in specs if row != BASELINE]
         times = {row: [] for row, *_ in specs}
+        cpu_times = {row: [] for row, *_ in specs}
         ratios = {row: [] for row in others}
+        cpu_ratios = {row: [] for row in others}
         order_rng = random.Random(seed)
         base_model, base_kind = models[BASELINE]
         for r in range(rounds):
@@ -187,14 +195,18 @@ def run_backend(heads, rounds, steps, skip, seed):
             order = list(others)
             order_rng.shuffle(order)
             before = _timed_block(base_model, x, y[base_kind], skip)
-            times[BASELINE].append(before)
+            times[BASELINE].append(before[0])
+            cpu_times[BASELINE].append(before[1])
             for row in order:
                 model, kind = models[row]
                 t = _timed_block(model, x, y[kind], skip)
                 after = _timed_block(base_model, x, y[base_kind], skip)
-                times[row].append(t)
-                times[BASELINE].append(after)
-                ratios[row].append(t / (0.5 * (before + after)))
+                times[row].append(t[0])
+                cpu_times[row].append(t[1])
+                times[BASELINE].append(after[0])
+                cpu_times[BASELINE].append(after[1])
+                ratios[row].append(t[0] / (0.5 * (before[0] + after[0])))
+                cpu_ratios[row].append(t[1] / (0.5 * (before[1] + after[1])))
                 before = after
             worst = max(others, key=lambda row: statistics.median(ratios[row]))
             _log(
@@ -204,6 +216,7 @@ def run_backend(heads, rounds, steps, skip, seed):
             )
         out["heads"][str(k)] = {
             "ce_step_ms": 1e3 * statistics.median(times[BASELINE]),
+            "ce_cpu_step_ms": 1e3 * statistics.median(cpu_times[BASELINE]),
             "losses": {
                 row: {
                     "loss": desc,
@@ -213,6 +226,9 @@ def run_backend(heads, rounds, steps, skip, seed):
                     "ratio_of_minimums": min(times[row]) / min(times[BASELINE]),
                     "ratios": [] if row == BASELINE else ratios[row],
                     "step_ms": 1e3 * statistics.median(times[row]),
+                    "cpu_ratio": 1.0 if row == BASELINE else statistics.median(cpu_ratios[row]),
+                    "cpu_ratios": [] if row == BASELINE else cpu_ratios[row],
+                    "cpu_step_ms": 1e3 * statistics.median(cpu_times[row]),
                 }
                 for row, _, kind, desc in specs
             },
@@ -256,8 +272,11 @@ def _goal(row):
     return GOAL_BITEMPERED if row.startswith("bitempered") else GOAL
 
 
-def markdown_table(results):
-    """Rows: losses; columns: backend x head size; cells: ratio to CE."""
+def markdown_table(results, key="ratio"):
+    """Rows: losses; columns: backend x head size; cells: ``key`` (a ratio to CE).
+
+    ``key="ratio"``: wall-clock time; ``"cpu_ratio"``: process CPU time.
+    """
     columns = [(b, k) for b in results for k in results[b]["heads"]]
     rows = []
     for b, k in columns:
@@ -266,25 +285,27 @@ def markdown_table(results):
                 rows.append(row)
     head = "| loss | " + " | ".join(f"{b} K={k}" for b, k in columns) + " |"
     lines = [head, "|" + "---|" * (len(columns) + 1)]
+    ms_key = "ce_cpu_step_ms" if key == "cpu_ratio" else "ce_step_ms"
     lines.append(
         "| CE step (ms) | "
-        + " | ".join(f"{results[b]['heads'][k]['ce_step_ms']:.2f}" for b, k in columns)
+        + " | ".join(f"{results[b]['heads'][k].get(ms_key, float('nan')):.2f}" for b, k in columns)
         + " |"
     )
     for row in rows:
         cells = []
         for b, k in columns:
             entry = results[b]["heads"][k]["losses"].get(row)
-            if entry is None:
+            if entry is None or key not in entry:
                 cells.append("")
                 continue
-            mark = " **!**" if entry["ratio"] > _goal(row) else ""
-            cells.append(f"{entry['ratio']:.2f}{mark}")
+            mark = " **!**" if entry[key] > _goal(row) else ""
+            cells.append(f"{entry[key]:.2f}{mark}")
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def plot(results, path):
+def plot(results, path, key="ratio"):
+    """Grouped bars of ``key`` per loss, one bar per backend x head size."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -298,14 +319,14 @@ def plot(results, path):
     positions = np.arange(len(rows))
     for i, (b, k) in enumerate(columns):
         losses = results[b]["heads"][k]["losses"]
-        values = [losses.get(r, {}).get("ratio", np.nan) for r in rows]
+        values = [losses.get(r, {}).get(key, np.nan) for r in rows]
         ax.bar(positions + (i - (len(columns) - 1) / 2) * width, values, width, label=f"{b}, K={k}")
     ax.axhline(1.0, color="black", lw=0.8)
     ax.axhline(GOAL, color="tab:red", lw=0.8, ls="--", label=f"goal {GOAL}x")
     ax.axhline(GOAL_BITEMPERED, color="tab:purple", lw=0.8, ls=":", label=f"bi-tempered goal {GOAL_BITEMPERED}x")
     ax.set_xticks(positions)
     ax.set_xticklabels(rows, rotation=60, ha="right", fontsize=8)
-    ax.set_ylabel("train-step time / CE train-step time")
+    ax.set_ylabel(("CPU" if key == "cpu_ratio" else "wall-clock") + " train-step time / CE")
     ax.set_title("keras_robust losses: MLP1024 train step relative to keras CategoricalCrossentropy")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -324,6 +345,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=DEFAULT_JSON, help="JSON file (merged per backend)")
     parser.add_argument("--plot", default=DEFAULT_PNG, help="PNG file ('' to skip)")
+    parser.add_argument("--merge", help="comma-separated JSON files of earlier runs: merge them into --output, no timing")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.heads = [int(k) for k in str(args.heads).split(",") if k]
@@ -338,7 +360,12 @@ def main(argv=None):
             json.dump(result, f)
         return 0
 
-    if args.backends:
+    if args.merge:
+        fresh = {}
+        for path in args.merge.split(","):
+            with open(path) as f:
+                fresh.update(json.load(f)["results"])
+    elif args.backends:
         backends = [b.strip() for b in args.backends.split(",") if b.strip()]
         fresh = {b: _run_subprocess(b, args) for b in backends}
     else:
@@ -347,7 +374,8 @@ def main(argv=None):
 
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     for entry in fresh.values():
-        entry.update(date=stamp, quick=args.quick)
+        entry.setdefault("date", stamp)
+        entry.setdefault("quick", args.quick)
     merged = {}
     if os.path.exists(args.output):
         with open(args.output) as f:
@@ -363,11 +391,15 @@ def main(argv=None):
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:
         json.dump(document, f, indent=1)
-    table = markdown_table(merged)
-    print(table)
+    print("Wall-clock train-step time / CE (median of paired ratios):\n")
+    print(markdown_table(merged, "ratio"))
+    if any("cpu_ratio" in e for r in merged.values() for h in r["heads"].values() for e in h["losses"].values()):
+        print("\nProcess CPU time per train step / CE (median of paired ratios):\n")
+        print(markdown_table(merged, "cpu_ratio"))
     _log(f"wrote {args.output}")
     if args.plot:
-        plot(merged, args.plot)
+        has_cpu = all("cpu_ratio" in e for r in merged.values() for h in r["heads"].values() for e in h["losses"].values())
+        plot(merged, args.plot, "cpu_ratio" if has_cpu else "ratio")
         _log(f"wrote {args.plot}")
     return 0
 
