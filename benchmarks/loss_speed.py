@@ -367,11 +367,29 @@ def main(argv=None):
                 fresh.update(json.load(f)["results"])
     elif args.backends:
         backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-        fresh = {b: _run_subprocess(b, args) for b in backends}
+        fresh = {}
+        for backend in backends:
+            fresh[backend] = _run_subprocess(backend, args)
+            _write(args, fresh, quiet=True)  # keep finished backends if a later one fails
     else:
         result = run_backend(args.heads, args.rounds, args.steps, args.skip, args.seed)
         fresh = {result["backend"]: result}
 
+    merged = _write(args, fresh)
+    print("Wall-clock train-step time / CE (median of paired ratios):\n")
+    print(markdown_table(merged, "ratio"))
+    if any("cpu_ratio" in e for r in merged.values() for h in r["heads"].values() for e in h["losses"].values()):
+        print("\nProcess CPU time per train step / CE (median of paired ratios):\n")
+        print(markdown_table(merged, "cpu_ratio"))
+    if args.plot:
+        has_cpu = all("cpu_ratio" in e for r in merged.values() for h in r["heads"].values() for e in h["losses"].values())
+        plot(merged, args.plot, "cpu_ratio" if has_cpu else "ratio")
+        _log(f"wrote {args.plot}")
+    return 0
+
+
+def _write(args, fresh, quiet=False):
+    """Merge ``fresh`` (backend -> result) into ``args.output``; return all results."""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     for entry in fresh.values():
         entry.setdefault("date", stamp)
@@ -391,17 +409,9 @@ def main(argv=None):
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:
         json.dump(document, f, indent=1)
-    print("Wall-clock train-step time / CE (median of paired ratios):\n")
-    print(markdown_table(merged, "ratio"))
-    if any("cpu_ratio" in e for r in merged.values() for h in r["heads"].values() for e in h["losses"].values()):
-        print("\nProcess CPU time per train step / CE (median of paired ratios):\n")
-        print(markdown_table(merged, "cpu_ratio"))
-    _log(f"wrote {args.output}")
-    if args.plot:
-        has_cpu = all("cpu_ratio" in e for r in merged.values() for h in r["heads"].values() for e in h["losses"].values())
-        plot(merged, args.plot, "cpu_ratio" if has_cpu else "ratio")
-        _log(f"wrote {args.plot}")
-    return 0
+    if not quiet:
+        _log(f"wrote {args.output}")
+    return merged
 
 
 if __name__ == "__main__":
