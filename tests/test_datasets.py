@@ -319,6 +319,24 @@ def test_pipeline_from_file_paths(tmp_path, rng):
         D.list_image_folder(tmp_path / "absent")
 
 
+def test_cifar10_from_unpacked_jpeg_tree(tmp_path):
+    # The tarball unpacked by hand: data_dir/{train,test}/<class>/*.jpg, two files each.
+    left = {(s, c): 2 for s in ("train", "test") for c in D._CIFAR10_CLASSES}
+    with tarfile.open(CIFAR_JPEG) as tar:
+        for m in tar:
+            parts = m.name.split("/")
+            key = tuple(parts[-3:-1])
+            if m.isfile() and left.get(key, 0) > 0:
+                left[key] -= 1
+                (tmp_path / key[0] / key[1]).mkdir(parents=True, exist_ok=True)
+                (tmp_path / key[0] / key[1] / parts[-1]).write_bytes(tar.extractfile(m).read())
+            if not any(left.values()):
+                break
+    x, y = D.load("cifar10", "test", data_dir=tmp_path, cache_dir=False, verbose=0)
+    assert x.shape == (20, 32, 32, 3)
+    np.testing.assert_array_equal(y, np.repeat(np.arange(10), 2))
+
+
 def test_image_folder_reads_cifar_jpegs(tmp_path):
     # A few files of the real CIFAR-10 JPEG tree, unpacked as a class-folder layout.
     wanted = {"airplane": 3, "truck": 2}
