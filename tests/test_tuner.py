@@ -425,9 +425,17 @@ def test_distributed_chief_and_two_workers(tmp_path):
                 stderr=subprocess.STDOUT,
                 text=True,
             )
-        outputs, deadline = {}, time.time() + 240
+        outputs, texts, deadline = {}, {}, time.time() + 300
+        try:
+            for role, proc in procs.items():
+                texts[role], _ = proc.communicate(timeout=max(1.0, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            for role, proc in procs.items():
+                proc.kill()
+                texts[role] = texts.get(role) or proc.communicate(timeout=30)[0]
+            pytest.fail("distributed search timed out:\n" + "\n".join(f"== {r}\n{t[-2000:]}" for r, t in texts.items()))
         for role, proc in procs.items():
-            out, _ = proc.communicate(timeout=max(1.0, deadline - time.time()))
+            out = texts[role]
             assert proc.returncode == 0, f"{role} failed:\n{out[-3000:]}"
             lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
             assert lines, f"{role} printed no result:\n{out[-3000:]}"
@@ -437,6 +445,9 @@ def test_distributed_chief_and_two_workers(tmp_path):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=30)
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
     chief, workers = outputs["chief"], [outputs["tuner0"], outputs["tuner1"]]
     # The seeds were computed by the chief only; the workers never populate trials.
     assert chief["local_seeds"] is not None and len(chief["local_seeds"]) == 3
