@@ -176,10 +176,10 @@ class LossSpace:
         ranges: overrides, ``{loss: {param: (min, max[, sampling]) | value}}``;
             a number fixes the parameter; any parameter the loss accepts may be
             added this way (e.g. ``{"nfl": {"gamma": (0.0, 5.0)}}``).
-        name: name of the loss ``Choice`` and prefix of nothing else.
+        name: name of the loss ``Choice`` hyperparameter (default ``"loss"``).
     """
 
-    def __init__(self, num_classes, losses=None, ranges=None, name="loss"):  # noqa: A002 - mirrors keras
+    def __init__(self, num_classes, losses=None, ranges=None, name="loss"):
         self.num_classes = check_num_classes(num_classes)
         if not isinstance(name, str) or not name:
             raise ValueError(f"`name` must be a non-empty string, got {name!r}.")
