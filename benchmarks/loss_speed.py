@@ -167,6 +167,7 @@ def run_backend(heads, rounds, steps, skip, seed):
         "skipped_steps": skip,
         "batch_size": BATCH,
         "load_average_start": list(os.getloadavg()),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
     }
     for k in heads:
         x = rng.standard_normal((steps * BATCH, INPUT_DIM)).astype("float32")
