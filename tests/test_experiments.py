@@ -35,6 +35,8 @@ def test_paper_defaults_follow_the_appendix():
     assert (r10.lr, r10.momentum, r10.weight_decay, r10.batch_size) == (0.1, 0.9, 1e-4, 128)
     assert [r10.learning_rate(e) for e in (0, 99, 100, 149, 150, 199)] == pytest.approx(
         [0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+    assert ex.paper_config("cifar10", "resnet32", "mae*").loss_params == {"epsilon": 0.5}  # Table 2
+    assert ex.paper_config("cifar100", "resnet34", "mae*").loss_params == {}  # epsilon(K) of Eq. 4
     r100 = ex.paper_config("cifar100", "resnet34", "ce")
     assert [r100.learning_rate(e) for e in (59, 60, 120, 160)] == pytest.approx([0.1, 0.02, 0.004, 0.0008])
 
