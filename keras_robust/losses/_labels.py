@@ -110,7 +110,8 @@ def to_distribution(y_true, y_pred, k):
         if len(labels.shape) == len(y_pred.shape):
             labels = ops.squeeze(labels, axis=-1)
         if _backend.is_concrete(labels):
-            _check_sparse_values(labels, k)
+            _check_sparse_values(labels, k)  # raises on bad values: no mask needed
+            return ops.one_hot(ops.cast(labels, "int32"), k, dtype="float32"), None
         valid = ops.logical_and(
             ops.logical_and(labels >= 0, labels < k), ops.equal(labels, ops.floor(labels))
         )
