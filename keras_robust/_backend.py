@@ -63,3 +63,22 @@ def is_concrete(x):
 
         return not torch.compiler.is_compiling() and not isinstance(x, keras.KerasTensor)
     return True
+
+
+def local_devices():
+    """Devices a data-parallel run can use: JAX's devices, TensorFlow's GPUs, else one CPU."""
+    backend = name()
+    if backend == "jax":
+        return list(keras.distribution.list_devices())
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return [d.name for d in tf.config.list_logical_devices("GPU")] or ["cpu:0"]
+    return ["cpu:0"]
+
+
+def mirrored_strategy():
+    """TensorFlow's data-parallel strategy over the local GPUs."""
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy()

@@ -48,6 +48,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_robust import _backend
+
 __all__ = [
     "MLP_LEARNING_RATES",
     "RunConfig",
@@ -387,18 +389,10 @@ def _epoch_order(seed, epoch, n):
 
 def _devices():
     """Local accelerators (or forced host devices) of the backend: a list of names."""
-    backend = keras.backend.backend()
     try:
-        if backend == "jax":
-            return list(keras.distribution.list_devices())
-        if backend == "tensorflow":
-            import tensorflow as tf  # lazy: only to count devices for MirroredStrategy
-
-            gpus = tf.config.list_logical_devices("GPU")
-            return [d.name for d in gpus] or ["cpu:0"]
+        return _backend.local_devices()
     except Exception:  # noqa: BLE001 - no distribution support means one device
-        pass
-    return ["cpu:0"]
+        return ["cpu:0"]
 
 
 def _strategy(distribute):
@@ -419,9 +413,7 @@ def _strategy(distribute):
         keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
         return "jax-data-parallel", len(devices), contextlib.nullcontext()
     if backend == "tensorflow":
-        import tensorflow as tf  # lazy: tf.distribute is TensorFlow's data-parallel API
-
-        strategy = tf.distribute.MirroredStrategy()
+        strategy = _backend.mirrored_strategy()
         return "tf-mirrored", strategy.num_replicas_in_sync, strategy.scope()
     if distribute is True:
         raise ValueError("`distribute=True` is supported on the jax and tensorflow backends only")
