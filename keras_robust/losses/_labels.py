@@ -2,8 +2,9 @@
 
 Labels arrive as sparse class indices (shape ``(N,)`` or ``(N, 1)``; Keras has
 already cast them to float), one-hot rows or soft label distributions (shape
-``(N, K)``). `to_distribution` turns any of them into a float32 ``(N, K)``
-distribution and, for sparse labels, a validity mask.
+``(N, K)``). `normalize` turns sparse labels into int32 indices (the loss
+functions then gather the labelled entry instead of summing over K) and
+checks dense ones; `to_distribution` gives float32 ``(N, K)`` rows always.
 
 Checks that need values (labels in ``[0, K)``, integer labels, finite logits)
 run whenever the tensors are concrete: direct calls, eager `fit` on torch,
@@ -18,6 +19,7 @@ import numpy as np
 from keras import ops
 
 from keras_robust import _backend
+from keras_robust.losses import functional as F
 
 
 def check_num_classes(num_classes, argument="num_classes"):
@@ -99,11 +101,13 @@ def check_logits(y_pred, argument="y_pred"):
             raise ValueError(f"`{argument}` contains NaN or inf values: the loss needs finite logits.")
 
 
-def to_distribution(y_true, y_pred, k):
-    """Return ``(y, valid)``: float32 ``(..., K)`` labels, and a validity mask.
+def normalize(y_true, y_pred, k):
+    """Return ``(y, valid)``: int32 class indices ``(...)`` or float32 labels ``(..., K)``.
 
-    ``valid`` is None for one-hot/soft labels, else a boolean ``(...)`` tensor
-    that is False where a sparse label is not an integer in ``[0, K)``.
+    ``valid`` is None when every label is known to be valid (one-hot/soft
+    labels, or sparse labels checked eagerly); inside a compiled graph it is a
+    boolean ``(...)`` tensor, False where a sparse label is not an integer in
+    ``[0, K)`` (such labels are replaced by 0 in ``y``).
     """
     if _is_sparse(y_true, y_pred, k):
         labels = ops.cast(y_true, "float32")
@@ -111,13 +115,18 @@ def to_distribution(y_true, y_pred, k):
             labels = ops.squeeze(labels, axis=-1)
         if _backend.is_concrete(labels):
             _check_sparse_values(labels, k)  # raises on bad values: no mask needed
-            return ops.one_hot(ops.cast(labels, "int32"), k, dtype="float32"), None
+            return ops.cast(labels, "int32"), None
         valid = ops.logical_and(
             ops.logical_and(labels >= 0, labels < k), ops.equal(labels, ops.floor(labels))
         )
-        index = ops.cast(ops.where(valid, labels, 0.0), "int32")
-        return ops.one_hot(index, k, dtype="float32"), valid
+        return ops.cast(ops.where(valid, labels, 0.0), "int32"), valid
     y = ops.cast(y_true, "float32")
     if _backend.is_concrete(y):
         _check_dense_values(y, k)
     return y, None
+
+
+def to_distribution(y_true, y_pred, k):
+    """Like `normalize`, with sparse labels turned into one-hot float32 rows."""
+    y, valid = normalize(y_true, y_pred, k)
+    return F.one_hot(y, k), valid

@@ -141,7 +141,7 @@ class RobustLoss(keras.losses.Loss):
         y_pred = ops.cast(y_pred, "float32")
         _labels.check_logits(y_pred, "y_pred")
         logits = y_pred if self.from_logits else ops.log(ops.maximum(y_pred, _TINY))
-        y, valid = _labels.to_distribution(y_true, y_pred, k)
+        y, valid = _labels.normalize(y_true, y_pred, k)
         if self._epsilon is not None:
             logits = F.add_logit_bias(logits, y, self._epsilon.value)
         values = self.loss_fn(y, logits)

@@ -2,7 +2,8 @@
 
 Every function takes
 
-* ``y``: float32 label distribution of shape ``(..., K)`` (one-hot, or soft),
+* ``y``: integer class indices of shape ``(...)``, or a float32 label
+  distribution of shape ``(..., K)`` (one-hot, or soft),
 * ``logits``: float32 pre-softmax outputs of shape ``(..., K)``,
 
 and returns the per-example loss of shape ``(...)``. They use `keras.ops`
@@ -13,11 +14,13 @@ these same functions.
 Soft labels. Except for the bi-tempered loss (which has its own Bregman form),
 a loss ``L(a, k)`` defined for a one-hot target ``k`` is extended linearly to a
 label distribution: ``L(a, y) = sum_k y_k L(a, k)``. For one-hot ``y`` this is
-exactly the paper's Table 1.
+exactly the paper's Table 1. With class indices, only the labelled entry of
+each row is evaluated (a gather instead of a sum over K).
 
 Notation (paper, Table 1): ``a = softmax(z)``, ``k`` the labelled class.
 """
 
+import keras
 from keras import ops
 
 # Smallest positive normal float32: a floor inside logarithms and powers whose
@@ -27,9 +30,25 @@ from keras import ops
 _TINY = 1.1754944e-38
 
 
-def _expected(y, per_class):
-    """``sum_k y_k per_class_k``: the loss for a (soft) label distribution."""
-    return ops.sum(y * per_class, axis=-1)
+def _is_index(y):
+    return "int" in keras.backend.standardize_dtype(y.dtype)
+
+
+def _expected(y, values, fn=None):
+    """``sum_k y_k fn(values_k)``: the loss for a label (indices or distribution).
+
+    With class indices ``y`` only the labelled entry is gathered, then ``fn``
+    is applied to it; with a distribution ``fn`` maps the whole row.
+    """
+    fn = fn or (lambda v: v)
+    if _is_index(y):
+        return fn(ops.squeeze(ops.take_along_axis(values, ops.expand_dims(y, -1), axis=-1), -1))
+    return ops.sum(y * fn(values), axis=-1)
+
+
+def one_hot(y, num_classes):
+    """A float32 label distribution from class indices (distributions pass through)."""
+    return ops.one_hot(y, num_classes, dtype="float32") if _is_index(y) else y
 
 
 def _one_minus_exp(log_p):
@@ -44,7 +63,7 @@ def cross_entropy(y, logits):
 
 def mae(y, logits):
     """MAE, ``||e_k - a||_1 = 2 (1 - a_k)`` (paper Table 1)."""
-    return 2.0 * _expected(y, _one_minus_exp(ops.log_softmax(logits, axis=-1)))
+    return 2.0 * _expected(y, ops.log_softmax(logits, axis=-1), _one_minus_exp)
 
 
 def reverse_cross_entropy(y, logits, log_zero=-4.0):
@@ -52,13 +71,13 @@ def reverse_cross_entropy(y, logits, log_zero=-4.0):
 
     Wang et al. 2019, Eq. 4; ``A = log_zero`` (their default ``-4``).
     """
-    return -log_zero * _expected(y, _one_minus_exp(ops.log_softmax(logits, axis=-1)))
+    return -log_zero * _expected(y, ops.log_softmax(logits, axis=-1), _one_minus_exp)
 
 
 def generalized_cross_entropy(y, logits, q=0.7):
     """genCE / GCE, ``(1 - a_k^q) / q`` (paper Table 1; Zhang & Sabuncu 2018)."""
     log_p = ops.log_softmax(logits, axis=-1)
-    return _expected(y, -ops.expm1(q * log_p) / q)
+    return _expected(y, log_p, lambda lp: -ops.expm1(q * lp) / q)
 
 
 def symmetric_cross_entropy(y, logits, alpha=0.1, beta=1.0, log_zero=-4.0):
@@ -91,20 +110,20 @@ def normalized_focal(y, logits, gamma=0.5):
 
 def asymmetric_generalized_cross_entropy(y, logits, a=0.6, q=0.6):
     """AGCE, ``((a + 1)^q - (a + a_k)^q) / q`` (paper Table 1 with b = a; Zhou et al. 2021)."""
-    p = ops.exp(ops.log_softmax(logits, axis=-1))
-    return _expected(y, ((a + 1.0) ** q - ops.power(a + p, q)) / q)
+    log_p = ops.log_softmax(logits, axis=-1)
+    return _expected(y, log_p, lambda lp: ((a + 1.0) ** q - ops.power(a + ops.exp(lp), q)) / q)
 
 
 def asymmetric_unhinged(y, logits, a=1.5, q=0.1):
     """AUL, ``((a - a_k)^q - (a - 1)^q) / q`` with ``a > 1`` (Zhou et al. 2021)."""
-    p = ops.exp(ops.log_softmax(logits, axis=-1))
-    return _expected(y, (ops.power(a - p, q) - (a - 1.0) ** q) / q)
+    log_p = ops.log_softmax(logits, axis=-1)
+    return _expected(y, log_p, lambda lp: (ops.power(a - ops.exp(lp), q) - (a - 1.0) ** q) / q)
 
 
 def asymmetric_exponential(y, logits, a=2.5):
     """AEL, ``exp(-a_k / a)`` (Zhou et al. 2021)."""
-    p = ops.exp(ops.log_softmax(logits, axis=-1))
-    return _expected(y, ops.exp(-p / a))
+    log_p = ops.log_softmax(logits, axis=-1)
+    return _expected(y, log_p, lambda lp: ops.exp(-ops.exp(lp) / a))
 
 
 # --- bi-tempered logistic loss (Amid et al. 2019) ---------------------------
@@ -204,6 +223,7 @@ def bi_tempered(y, logits, t1=0.8, t2=1.2, iterations=5):
     """
     if t1 == 1.0 and t2 == 1.0:
         return cross_entropy(y, logits)
+    y = one_hot(y, logits.shape[-1])
     p = tempered_softmax(logits, t2, iterations)
     y_log_y = y * _log_t(y + 1e-10, t1)
     return ops.sum(
@@ -221,7 +241,7 @@ def add_logit_bias(logits, y, epsilon):
     With one-hot ``y`` this adds ``epsilon`` to the true-class logit ``z_k``;
     a soft label distribution shifts each logit by ``epsilon * y_i``.
     """
-    return logits + ops.cast(epsilon, logits.dtype) * ops.cast(y, logits.dtype)
+    return logits + ops.cast(epsilon, logits.dtype) * ops.cast(one_hot(y, logits.shape[-1]), logits.dtype)
 
 
 FUNCTIONS = {
