@@ -138,14 +138,17 @@ def _log_t(u, t):
 
 
 def _exp_t(u, t):
-    """Tempered exponential ``[1 + (1-t) u]_+^(1/(1-t))``; ``exp`` at ``t = 1``."""
+    """Tempered exponential ``[1 + (1-t) u]_+^(1/(1-t))``; ``exp`` at ``t = 1``.
+
+    For ``t < 1`` it is exactly zero outside its support; for ``t > 1`` it is
+    used only at ``u <= 0`` (probabilities), where the base is ``>= 1``.
+    """
     if t == 1.0:
         return ops.exp(u)
-    base = ops.maximum(1.0 + (1.0 - t) * u, _TINY)
-    value = ops.exp(ops.log(base) / (1.0 - t))
-    if t < 1.0:  # finite support: exactly zero outside it
-        value = ops.where(1.0 + (1.0 - t) * u > 0.0, value, 0.0)
-    return value
+    base = 1.0 + (1.0 - t) * u
+    if t < 1.0:
+        base = ops.maximum(base, 0.0)
+    return ops.power(base, 1.0 / (1.0 - t))
 
 
 def _newton(shifted, lam, t, steps):
