@@ -141,14 +141,16 @@ def _exp_t(u, t):
     """Tempered exponential ``[1 + (1-t) u]_+^(1/(1-t))``; ``exp`` at ``t = 1``.
 
     For ``t < 1`` it is exactly zero outside its support; for ``t > 1`` it is
-    used only at ``u <= 0`` (probabilities), where the base is ``>= 1``.
+    used only at ``u <= 0`` (probabilities), where the base is ``>= 1``. Never
+    differentiated (the normalisation and `tempered_softmax` attach their
+    gradients explicitly), so ``log 0 = -inf`` outside the support is harmless.
     """
     if t == 1.0:
         return ops.exp(u)
     base = 1.0 + (1.0 - t) * u
     if t < 1.0:
         base = ops.maximum(base, 0.0)
-    return ops.power(base, 1.0 / (1.0 - t))
+    return ops.exp(ops.log(base) / (1.0 - t))
 
 
 def _newton(shifted, lam, t, steps):
@@ -164,13 +166,14 @@ def _newton(shifted, lam, t, steps):
     return lam
 
 
-def _tempered_normalization(logits, t, iterations, newton_steps=2):
+def _tempered_normalization(logits, t, iterations):
     """``lambda`` with ``sum_i exp_t(z_i - lambda) = 1`` (no gradient).
 
     ``t > 1``: the fixed-point iteration of Amid et al. (Alg. 1);
     ``t < 1``: bisection on ``lambda`` (the partition has finite support).
-    Either is polished by ``newton_steps`` Newton steps, which make the
-    result exact to float32 rounding with few (cheap) iterations.
+    Either is polished by Newton steps (two after the fixed point, one after
+    bisection), which make the result exact to float32 rounding with few
+    (cheap) iterations.
     """
     z = ops.stop_gradient(logits)
     mu = ops.max(z, axis=-1, keepdims=True)
@@ -181,7 +184,7 @@ def _tempered_normalization(logits, t, iterations, newton_steps=2):
             partition = ops.sum(_exp_t(normalized, t), axis=-1, keepdims=True)
             normalized = shifted * ops.power(partition, 1.0 - t)
         partition = ops.sum(_exp_t(normalized, t), axis=-1, keepdims=True)
-        lam = -_log_t(1.0 / partition, t)
+        lam = _newton(shifted, -_log_t(1.0 / partition, t), t, steps=2)
     else:
         # lambda lies in [0, -log_t(1/d)] for the shifted logits, d the number
         # of logits inside the support of exp_t.
@@ -193,8 +196,8 @@ def _tempered_normalization(logits, t, iterations, newton_steps=2):
             too_small = ops.sum(_exp_t(shifted - mid, t), axis=-1, keepdims=True) < 1.0
             lower = ops.where(too_small, lower, mid)
             upper = ops.where(too_small, mid, upper)
-        lam = 0.5 * (lower + upper)
-    return _newton(shifted, lam, t, newton_steps) + mu
+        lam = _newton(shifted, 0.5 * (lower + upper), t, steps=1)
+    return lam + mu
 
 
 def tempered_softmax(logits, t=1.0, iterations=5):
@@ -222,19 +225,16 @@ def bi_tempered(y, logits, t1=0.8, t2=1.2, iterations=5):
     ``sum_i [y_i log_t1(y_i) - y_i log_t1(p_i) - (y_i^(2-t1) - p_i^(2-t1)) / (2-t1)]``
     with ``p = tempered_softmax(z, t2)``. ``t1 = t2 = 1`` is CE. ``iterations``
     is the number of fixed-point (``t2 > 1``) or bisection (``t2 < 1``) steps
-    before two Newton steps.
+    before the Newton polish.
     """
     if t1 == 1.0 and t2 == 1.0:
         return cross_entropy(y, logits)
-    y = one_hot(y, logits.shape[-1])
     p = tempered_softmax(logits, t2, iterations)
-    y_log_y = y * _log_t(y + 1e-10, t1)
-    return ops.sum(
-        y_log_y
-        - y * _log_t(p, t1)
-        - ops.power(y, 2.0 - t1) / (2.0 - t1)
-        + ops.power(ops.maximum(p, _TINY), 2.0 - t1) / (2.0 - t1) * ops.cast(p > 0, "float32"),
-        axis=-1,
+    p_term = ops.sum(ops.power(p, 2.0 - t1), axis=-1) / (2.0 - t1)  # 2 - t1 >= 1: smooth at p = 0
+    if _is_index(y):  # one-hot: y log_t(y) = 0 and sum_i y_i^(2-t1) = 1
+        return p_term - _log_t(_expected(y, p), t1) - 1.0 / (2.0 - t1)
+    return p_term + ops.sum(
+        y * _log_t(y + 1e-10, t1) - y * _log_t(p, t1) - ops.power(y, 2.0 - t1) / (2.0 - t1), axis=-1
     )
 
 
