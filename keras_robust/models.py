@@ -27,6 +27,8 @@ PyTorch does, so that residual and shortcut paths sample the same pixels.
 import keras
 from keras import layers, ops
 
+from keras_robust._checks import check_num_classes
+
 __all__ = [
     "ZeroPadShortcut",
     "get",
@@ -38,11 +40,6 @@ __all__ = [
 ]
 
 _BN = dict(momentum=0.9, epsilon=1e-5)
-
-
-def _check_num_classes(num_classes):
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"`num_classes` must be an integer >= 2, got {num_classes!r}")
 
 
 def _check_input_shape(input_shape, ndim=None, arg="input_shape"):
@@ -129,7 +126,7 @@ def mlp1024(input_shape, num_classes, name="mlp1024"):
     inputs and 10 classes it has 1,596,426 parameters.
     """
     shape = _check_input_shape(input_shape)
-    _check_num_classes(num_classes)
+    num_classes = check_num_classes(num_classes)
     inputs = keras.Input(shape)
     x = layers.Flatten(name="flatten")(inputs)
     for i, units in enumerate((1024, 512, 512)):
@@ -161,7 +158,7 @@ def resnet_cifar(depth=32, num_classes=10, input_shape=(32, 32, 3), shortcut="A"
     """
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
         raise ValueError(f"`depth` must be 6n + 2 with n >= 1 (20, 32, 44, 56, 110, ...), got {depth!r}")
-    _check_num_classes(num_classes)
+    num_classes = check_num_classes(num_classes)
     shape = _check_input_shape(input_shape, ndim=3)
     if shortcut not in ("A", "B"):
         raise ValueError(f"`shortcut` must be 'A' or 'B', got {shortcut!r}")
@@ -201,7 +198,7 @@ def resnet34(num_classes=100, input_shape=(32, 32, 3), init_mode="fan_out", name
     initialised like ``torch.nn.Linear`` (zero bias). 21,328,292 parameters
     for 100 classes.
     """
-    _check_num_classes(num_classes)
+    num_classes = check_num_classes(num_classes)
     shape = _check_input_shape(input_shape, ndim=3)
     init = _he_normal(init_mode)
     inputs = keras.Input(shape)
@@ -229,7 +226,7 @@ def resnet34(num_classes=100, input_shape=(32, 32, 3), init_mode="fan_out", name
 
 def _bottleneck_resnet(blocks, width_per_group, num_classes, input_shape, init_mode, name):
     """torchvision's ``ResNet`` with ``Bottleneck`` blocks (stride on the 3x3 conv)."""
-    _check_num_classes(num_classes)
+    num_classes = check_num_classes(num_classes)
     shape = _check_input_shape(input_shape, ndim=3)
     init = _he_normal(init_mode)
     inputs = keras.Input(shape)

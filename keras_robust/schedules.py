@@ -41,6 +41,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_robust._checks import check_finite, check_int
 from keras_robust.logit_bias import LogitBiasLayer
 from keras_robust.losses.base import RobustLoss
 
@@ -55,18 +56,6 @@ WEBVISION_PERIOD = 66
 
 
 # -- argument checks -------------------------------------------------------------
-def _finite(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
-    return float(value)
-
-
-def _int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
-
-
 def _sequence(name, value):
     if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__"):
         raise TypeError(f"`{name}` must be a list of numbers, got {value!r}.")
@@ -140,7 +129,7 @@ class Constant(EpsilonSchedule):
     """
 
     def __init__(self, value):
-        self.constant = _finite("value", value)
+        self.constant = check_finite("value", value)
 
     def value(self, epoch):
         return self.constant
@@ -165,11 +154,11 @@ class Piecewise(EpsilonSchedule):
     def __init__(self, boundaries, values):
         boundaries = _sequence("boundaries", boundaries)
         values = _sequence("values", values)
-        self.boundaries = [_int(f"boundaries[{i}]", b, 1) for i, b in enumerate(boundaries)]
+        self.boundaries = [check_int(f"boundaries[{i}]", b, 1) for i, b in enumerate(boundaries)]
         for i in range(1, len(self.boundaries)):
             if self.boundaries[i] <= self.boundaries[i - 1]:
                 raise ValueError(f"`boundaries` must be strictly increasing, got {self.boundaries!r}.")
-        self.values = [_finite(f"values[{i}]", v) for i, v in enumerate(values)]
+        self.values = [check_finite(f"values[{i}]", v) for i, v in enumerate(values)]
         if len(self.values) != len(self.boundaries) + 1:
             raise ValueError(
                 f"`values` must have len(boundaries) + 1 = {len(self.boundaries) + 1} entries, "
@@ -200,12 +189,12 @@ class Cyclic(EpsilonSchedule):
     """
 
     def __init__(self, values, epochs_per_value, period=None):
-        self.values = [_finite(f"values[{i}]", v) for i, v in enumerate(_sequence("values", values))]
-        self.epochs_per_value = _int("epochs_per_value", epochs_per_value, 1)
+        self.values = [check_finite(f"values[{i}]", v) for i, v in enumerate(_sequence("values", values))]
+        self.epochs_per_value = check_int("epochs_per_value", epochs_per_value, 1)
         span = len(self.values) * self.epochs_per_value
         if period is None:
             period = span
-        self.period = _int("period", period, 1)
+        self.period = check_int("period", period, 1)
         if self.period < span:
             raise ValueError(
                 f"`period`={self.period} is shorter than len(values) * epochs_per_value = {span}: "
@@ -248,8 +237,8 @@ class FromClasses(EpsilonSchedule):
     """
 
     def __init__(self, num_classes, target=0.15, logits=None):
-        self.num_classes = _int("num_classes", num_classes, 2)
-        self.target = _finite("target", target)
+        self.num_classes = check_int("num_classes", num_classes, 2)
+        self.target = check_finite("target", target)
         if not 0.0 < self.target < 1.0:
             raise ValueError(f"`target` must lie in (0, 1), got {target!r}.")
         if isinstance(logits, dict):
@@ -334,8 +323,8 @@ class AdaptiveEpsilon(EpsilonSchedule):
         max_value=None,
         monotonic=True,
     ):
-        self.initial = _finite("initial", initial)
-        self.target = _finite("target", target)
+        self.initial = check_finite("initial", initial)
+        self.target = check_finite("target", target)
         if not 0.0 < self.target < 1.0:
             raise ValueError(f"`target` must lie in (0, 1), got {target!r}.")
         if not isinstance(monitor, str) or not monitor:
@@ -344,11 +333,11 @@ class AdaptiveEpsilon(EpsilonSchedule):
         if observed not in self.OBSERVED:
             raise ValueError(f"`observed` must be one of {self.OBSERVED}, got {observed!r}.")
         self.observed = observed
-        self.rate = _finite("rate", rate)
+        self.rate = check_finite("rate", rate)
         if not 0.0 < self.rate <= 1.0:
             raise ValueError(f"`rate` must lie in (0, 1], got {rate!r}.")
-        self.min_value = _finite("min_value", min_value)
-        self.max_value = None if max_value is None else _finite("max_value", max_value)
+        self.min_value = check_finite("min_value", min_value)
+        self.max_value = None if max_value is None else check_finite("max_value", max_value)
         if self.max_value is not None and self.max_value < self.min_value:
             raise ValueError(f"`max_value`={max_value!r} is below `min_value`={min_value!r}.")
         if not self.min_value <= self.initial <= (math.inf if self.max_value is None else self.max_value):

@@ -31,24 +31,12 @@ import numbers
 import numpy as np
 from scipy import optimize
 
+from keras_robust._checks import check_finite, check_num_classes
 from keras_robust.calibration.logits import LogitModel, check_logit_model
 
 _H_R = 0.3  # trapezoid step in r (error ~ exp(-pi^2 / h) ~ 5e-15)
 _H_W = 0.3  # trapezoid step in sigma * g (same bound)
 _XTOL = 1e-9  # brentq tolerance on eps
-
-
-def check_num_classes(num_classes, argument="num_classes"):
-    """Return ``num_classes`` as an int >= 2, or raise a `ValueError`."""
-    if (
-        isinstance(num_classes, bool)
-        or not isinstance(num_classes, numbers.Real)
-        or not math.isfinite(num_classes)
-        or int(num_classes) != num_classes
-        or num_classes < 2
-    ):
-        raise ValueError(f"`{argument}` must be an integer >= 2, got {num_classes!r}.")
-    return int(num_classes)
 
 
 def check_probability(value, argument):
@@ -57,12 +45,6 @@ def check_probability(value, argument):
         raise ValueError(f"`{argument}` must be a finite number in (0, 1), got {value!r}.")
     if not 0.0 < value < 1.0:
         raise ValueError(f"`{argument}` must lie in the open interval (0, 1), got {value!r}.")
-    return float(value)
-
-
-def _check_finite(value, argument):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"`{argument}` must be a finite number, got {value!r}.")
     return float(value)
 
 
@@ -121,7 +103,7 @@ def mean_true_probability(num_classes, epsilon=0.0, logits=None):
         ``<a_k>`` as a float in (0, 1). Without bias it equals ``1 / K``.
     """
     k = check_num_classes(num_classes)
-    eps = _check_finite(epsilon, "epsilon")
+    eps = check_finite("epsilon", epsilon)
     model = check_logit_model(LogitModel() if logits is None else logits)
     return _Eq4(k, model.std)(eps)
 
@@ -195,7 +177,7 @@ def epsilon_monte_carlo(
     model = check_logit_model(LogitModel() if logits is None else logits)
     if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) or samples < 1:
         raise ValueError(f"`samples` must be a positive integer, got {samples!r}.")
-    lo, hi = (_check_finite(b, "bracket") for b in bracket)
+    lo, hi = (check_finite("bracket", b) for b in bracket)
     rng = np.random.default_rng(seed)
     rows = max(1, max_elements // k)
 

@@ -7,17 +7,11 @@ Fig. 2), so every solver in `keras_robust.calibration` takes a `LogitModel`,
 and `measure_logits` estimates one from a freshly initialised model.
 """
 
-import math
-import numbers
 
 import keras
 import numpy as np
 
-
-def _finite(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
-    return float(value)
+from keras_robust._checks import check_finite
 
 
 @keras.saving.register_keras_serializable(package="keras_robust")
@@ -34,8 +28,8 @@ class LogitModel:
     """
 
     def __init__(self, mean=0.0, std=1.0):
-        self.mean = _finite("mean", mean)
-        self.std = _finite("std", std)
+        self.mean = check_finite("mean", mean)
+        self.std = check_finite("std", std)
         if self.std <= 0.0:
             raise ValueError(f"`std` must be > 0, got {std!r}.")
 

@@ -19,16 +19,13 @@ import numpy as np
 from keras import ops
 
 from keras_robust import _backend
+from keras_robust import _checks
 from keras_robust.losses import functional as F
 
 
 def check_num_classes(num_classes, argument="num_classes"):
     """Validate an optional class count; return it as an int or None."""
-    if num_classes is None:
-        return None
-    if isinstance(num_classes, bool) or int(num_classes) != num_classes or num_classes < 2:
-        raise ValueError(f"`{argument}` must be an integer >= 2, got {num_classes!r}.")
-    return int(num_classes)
+    return None if num_classes is None else _checks.check_num_classes(num_classes, argument)
 
 
 def infer_num_classes(y_pred, num_classes):

@@ -6,31 +6,16 @@ reduction and ``sample_weight`` to Keras. Values are computed in float32
 whatever the model's dtype policy.
 """
 
-import math
 import numbers
 
 import keras
 from keras import ops
 
+from keras_robust._checks import check_number as check_param
 from keras_robust.losses import _labels
 from keras_robust.losses import functional as F
 
 _TINY = 1.1754944e-38
-
-
-def check_param(name, value, low=None, high=None, low_open=False, high_open=False):
-    """Return ``float(value)`` after checking it is finite and in range."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
-    value = float(value)
-    below = low is not None and (value <= low if low_open else value < low)
-    above = high is not None and (value >= high if high_open else value > high)
-    if below or above:
-        lo = "-inf" if low is None else f"{low:g}"
-        hi = "inf" if high is None else f"{high:g}"
-        interval = f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
-        raise ValueError(f"`{name}` must lie in {interval}, got {value!r}.")
-    return value
 
 
 def _is_schedule(value):

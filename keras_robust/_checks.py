@@ -1,0 +1,41 @@
+"""Argument checks shared by the whole library: one message per kind of mistake.
+
+Each returns the value converted (``float`` / ``int``) or raises a
+`ValueError` that names the argument and the offending value.
+"""
+
+import math
+import numbers
+
+
+def check_finite(name, value):
+    """``value`` as a float; it must be a finite real number (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
+    return float(value)
+
+
+def check_number(name, value, low=None, high=None, low_open=False, high_open=False):
+    """``value`` as a float, finite and inside ``[low, high]`` (ends open as asked)."""
+    value = check_finite(name, value)
+    below = low is not None and (value <= low if low_open else value < low)
+    above = high is not None and (value >= high if high_open else value > high)
+    if below or above:
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        left = "(" if low_open or low is None else "["
+        right = ")" if high_open or high is None else "]"
+        raise ValueError(f"`{name}` must lie in {left}{lo}, {hi}{right}, got {value!r}.")
+    return value
+
+
+def check_int(name, value, minimum):
+    """``value`` as an int ``>= minimum`` (integral types only, not bool)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def check_num_classes(num_classes, argument="num_classes"):
+    """A class count ``K``: an integer (Python or NumPy) ``>= 2``."""
+    return check_int(argument, num_classes, 2)
