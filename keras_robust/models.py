@@ -140,6 +140,24 @@ def mlp1024(input_shape, num_classes, name="mlp1024"):
     return keras.Model(inputs, outputs, name=name)
 
 
+def _basic_block(x, in_planes, planes, stride, init, p, shortcut):
+    """He et al.'s basic block: conv3x3-BN-ReLU-conv3x3-BN + shortcut, ReLU.
+
+    Where the shape changes the shortcut is option A (zero-padded identity,
+    `ZeroPadShortcut`) or option B (1x1 conv + BN).
+    """
+    y = _conv(x, planes, 3, stride, init, p + "_conv1")
+    y = layers.ReLU(name=p + "_relu1")(_bn(y, p + "_bn1"))
+    y = _bn(_conv(y, planes, 3, 1, init, p + "_conv2"), p + "_bn2")
+    if stride == 1 and in_planes == planes:
+        s = x
+    elif shortcut == "A":
+        s = ZeroPadShortcut(stride, planes // 4, name=p + "_shortcut")(x)
+    else:
+        s = _bn(_conv(x, planes, 1, stride, init, p + "_shortcut_conv"), p + "_shortcut_bn")
+    return layers.ReLU(name=p + "_out")(layers.Add(name=p + "_add")([y, s]))
+
+
 def resnet_cifar(depth=32, num_classes=10, input_shape=(32, 32, 3), shortcut="A",
                  init_mode="fan_in", name=None):
     """CIFAR ResNet with ``depth = 6n + 2`` layers (He et al. 2016, Sec. 4.2).
@@ -171,18 +189,7 @@ def resnet_cifar(depth=32, num_classes=10, input_shape=(32, 32, 3), shortcut="A"
     for stage, planes in enumerate((16, 32, 64)):
         for block in range(n):
             stride = 2 if stage > 0 and block == 0 else 1
-            p = f"stage{stage + 1}_block{block + 1}"
-            y = _conv(x, planes, 3, stride, init, p + "_conv1")
-            y = layers.ReLU(name=p + "_relu1")(_bn(y, p + "_bn1"))
-            y = _bn(_conv(y, planes, 3, 1, init, p + "_conv2"), p + "_bn2")
-            if stride != 1 or in_planes != planes:
-                if shortcut == "A":
-                    s = ZeroPadShortcut(stride, planes // 4, name=p + "_shortcut")(x)
-                else:
-                    s = _bn(_conv(x, planes, 1, stride, init, p + "_shortcut_conv"), p + "_shortcut_bn")
-            else:
-                s = x
-            x = layers.ReLU(name=p + "_out")(layers.Add(name=p + "_add")([y, s]))
+            x = _basic_block(x, in_planes, planes, stride, init, f"stage{stage + 1}_block{block + 1}", shortcut)
             in_planes = planes
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     outputs = layers.Dense(num_classes, kernel_initializer=init, bias_initializer="zeros", name="logits")(x)
@@ -207,15 +214,7 @@ def resnet34(num_classes=100, input_shape=(32, 32, 3), init_mode="fan_out", name
     for stage, (planes, blocks) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3))):
         for block in range(blocks):
             stride = 2 if stage > 0 and block == 0 else 1
-            p = f"stage{stage + 1}_block{block + 1}"
-            y = _conv(x, planes, 3, stride, init, p + "_conv1")
-            y = layers.ReLU(name=p + "_relu1")(_bn(y, p + "_bn1"))
-            y = _bn(_conv(y, planes, 3, 1, init, p + "_conv2"), p + "_bn2")
-            if stride != 1 or in_planes != planes:
-                s = _bn(_conv(x, planes, 1, stride, init, p + "_shortcut_conv"), p + "_shortcut_bn")
-            else:
-                s = x
-            x = layers.ReLU(name=p + "_out")(layers.Add(name=p + "_add")([y, s]))
+            x = _basic_block(x, in_planes, planes, stride, init, f"stage{stage + 1}_block{block + 1}", "B")
             in_planes = planes
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     outputs = layers.Dense(

@@ -88,3 +88,18 @@ def configs(args, losses, rates, seeds, **extra):
                 out.append(ex.paper_config(args.dataset, args.arch, loss, noise=noise, noise_rate=rate,
                                            seed=seed, **kw))
     return out
+
+
+def run_single(description, argv=None, **parser_defaults):
+    """Parse one run's arguments, train it (resumable), print and return its history."""
+    args = common_parser(description, **parser_defaults).parse_args(argv)
+    check_backend(args)
+    from keras_robust import experiments as ex
+
+    (config,) = configs(args, [args.loss], [args.rate], [args.seed])
+    h = ex.run(config, args.results, verbose=0 if args.quiet else 1,
+               distribute=False if args.no_distribute else "auto")
+    last = h["epochs"][-1]
+    print(f"final test accuracy {100 * last['test_accuracy']:.2f} % after {last['epoch']} epochs "
+          f"({ex.run_dir(config, args.results)}/history.json)")
+    return h

@@ -7,21 +7,11 @@ lr x0.1 at epochs 100/150 for 10 classes, x0.2 at 60/120/160 for CIFAR-100, augm
 A full CIFAR ResNet-32 epoch takes minutes on a CPU: use a GPU, or --limit for a smoke run.
 """
 
-from recipes import check_backend, common_parser, configs
+from recipes import run_single
 
 
 def main(argv=None):
-    p = common_parser(__doc__.splitlines()[0], dataset="cifar10", arch="resnet32")
-    args = p.parse_args(argv)
-    check_backend(args)
-    from keras_robust import experiments as ex
-
-    (config,) = configs(args, [args.loss], [args.rate], [args.seed])
-    h = ex.run(config, args.results, verbose=0 if args.quiet else 1,
-               distribute=False if args.no_distribute else "auto")
-    last = h["epochs"][-1]
-    print(f"final test accuracy {100 * last['test_accuracy']:.2f} % after {last['epoch']} epochs")
-    return h
+    return run_single(__doc__.splitlines()[0], argv, dataset="cifar10", arch="resnet32")
 
 
 if __name__ == "__main__":
