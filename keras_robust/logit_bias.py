@@ -29,7 +29,7 @@ def add_logit_bias(logits, labels, epsilon):
     """
     logits = ops.convert_to_tensor(logits)
     k = _labels.infer_num_classes(logits, None)
-    y, _ = _labels.to_distribution(ops.convert_to_tensor(labels), logits, k)
+    y, _ = _labels.normalize(ops.convert_to_tensor(labels), logits, k)
     return ops.cast(F.add_logit_bias(ops.cast(logits, "float32"), y, epsilon), logits.dtype)
 
 
