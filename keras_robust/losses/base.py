@@ -15,8 +15,6 @@ from keras_robust._checks import check_number as check_param
 from keras_robust.losses import _labels
 from keras_robust.losses import functional as F
 
-_TINY = 1.1754944e-38
-
 
 def _is_schedule(value):
     return callable(value) and not isinstance(value, numbers.Real)
@@ -125,7 +123,7 @@ class RobustLoss(keras.losses.Loss):
         k = _labels.infer_num_classes(y_pred, self.num_classes)
         y_pred = ops.cast(y_pred, "float32")
         _labels.check_logits(y_pred, "y_pred")
-        logits = y_pred if self.from_logits else ops.log(ops.maximum(y_pred, _TINY))
+        logits = y_pred if self.from_logits else ops.log(ops.maximum(y_pred, F.TINY))
         y, valid = _labels.normalize(y_true, y_pred, k)
         if self._epsilon is not None:
             logits = F.add_logit_bias(logits, y, self._epsilon.value)

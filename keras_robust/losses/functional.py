@@ -27,7 +27,7 @@ from keras import ops
 # gradient would otherwise be ``inf * 0``. `maximum` passes no gradient to the
 # floor, so the floor only ever removes a NaN, never changes a finite value
 # by more than 1e-38.
-_TINY = 1.1754944e-38
+TINY = 1.1754944e-38
 
 
 def _is_index(y):
@@ -103,7 +103,7 @@ def normalized_focal(y, logits, gamma=0.5):
     is what their code and the paper's cited results use.
     """
     log_p = ops.log_softmax(logits, axis=-1)
-    one_minus = ops.maximum(_one_minus_exp(log_p), _TINY)
+    one_minus = ops.maximum(_one_minus_exp(log_p), TINY)
     focal = -ops.exp(gamma * ops.log(one_minus)) * log_p
     return _expected(y, focal) / ops.sum(focal, axis=-1)
 
@@ -131,7 +131,7 @@ def asymmetric_exponential(y, logits, a=2.5):
 
 def _log_t(u, t):
     """Tempered logarithm ``(u^(1-t) - 1) / (1 - t)``; ``log`` at ``t = 1``."""
-    u = ops.maximum(u, _TINY)
+    u = ops.maximum(u, TINY)
     if t == 1.0:
         return ops.log(u)
     return ops.expm1((1.0 - t) * ops.log(u)) / (1.0 - t)
