@@ -85,7 +85,8 @@ def test_seed_parameters_sources():
     assert seed_parameters("nce+agce", 10).params == {"alpha": 1.0, "beta": 4.0, "a": 6.0, "q": 1.5}
     assert seed_parameters("nce+agce", 100).method == "literature"
     # Losses without a matched parameter: the table at the nearest reference, else the class defaults.
-    assert seed_parameters("nfl+mae", 200).params == {"alpha": 1.0, "beta": 0.2, "gamma": 0.5}
+    assert seed_parameters("nfl+mae", 200).params == {"alpha": 1.0, "beta": 0.2, "gamma": 0.5,
+                                                       "detach_weight": False, "mae_form": "l1"}
     assert seed_parameters("agce", 20).params == {"a": 0.6, "q": 0.6}
     assert seed_parameters("ael", 10).method == "default"
 
@@ -163,7 +164,7 @@ def test_space_ranges_override_and_fixed_values():
     hp = kt.HyperParameters()
     hp.values["loss"] = "nfl"
     loss = space.build(hp)
-    assert loss.params == {"gamma": 2.0}
+    assert loss.params == {"gamma": 2.0, "detach_weight": False}
     hp = kt.HyperParameters()
     space.declare(hp)
     q = next(h for h in hp.space if h.name == "gce.q")

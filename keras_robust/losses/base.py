@@ -7,10 +7,13 @@ whatever the model's dtype policy.
 """
 
 import numbers
+import warnings
 
 import keras
 from keras import ops
 
+from keras_robust import _backend
+from keras_robust._checks import check_logit_bias
 from keras_robust._checks import check_number as check_param
 from keras_robust.losses import _labels
 from keras_robust.losses import functional as F
@@ -40,6 +43,11 @@ class RobustLoss(keras.losses.Loss):
         from_logits: ``True`` (default) if ``y_pred`` are logits. ``False``
             accepts probabilities ``p`` (models ending in softmax), mapped to
             the logits ``log p``; the logit bias then cannot be used.
+        ignore_class: a sparse label value (e.g. ``-1`` for padding) whose
+            entries contribute 0 and are left out of the mean, as in
+            `keras.losses.SparseCategoricalCrossentropy`. Any other label
+            outside ``[0, K)`` is an error (NaN inside a compiled step), also
+            where ``sample_weight`` is 0: mark entries to skip with this.
         reduction: any Keras reduction (``"sum_over_batch_size"`` default).
         name: loss name.
     """
@@ -55,6 +63,7 @@ class RobustLoss(keras.losses.Loss):
         reduction="sum_over_batch_size",
         name=None,
         dtype=None,
+        ignore_class=None,
     ):
         # dtype is accepted for Keras' from_config; losses always compute in float32.
         del dtype
@@ -63,7 +72,12 @@ class RobustLoss(keras.losses.Loss):
         if not isinstance(from_logits, bool):
             raise ValueError(f"`from_logits` must be True or False, got {from_logits!r}.")
         self.from_logits = from_logits
+        if ignore_class is not None and (isinstance(ignore_class, bool) or not isinstance(ignore_class, numbers.Integral)):
+            raise ValueError(f"`ignore_class` must be an integer class index (e.g. -1) or None, got {ignore_class!r}.")
+        self.ignore_class = None if ignore_class is None else int(ignore_class)
         self.logit_bias_schedule = None
+        self.followed_by_scheduler = False  # set by EpsilonScheduler
+        self._warned_unscheduled = False
         self._epsilon = None
         if logit_bias is None:
             return
@@ -85,7 +99,7 @@ class RobustLoss(keras.losses.Loss):
             self.logit_bias_schedule = logit_bias
             logit_bias = logit_bias(0)
         self._epsilon = keras.Variable(
-            check_param("logit_bias", logit_bias), dtype="float32", trainable=False, name="logit_bias"
+            check_logit_bias("logit_bias", logit_bias), dtype="float32", trainable=False, name="logit_bias"
         )
 
     # -- the logit bias as state ------------------------------------------------
@@ -107,7 +121,7 @@ class RobustLoss(keras.losses.Loss):
                 f"{type(self).__name__} was built without a logit bias; build it "
                 "with `logit_bias=0.0` (or a schedule) to change epsilon later."
             )
-        self._epsilon.assign(check_param("epsilon", value))
+        self._epsilon.assign(check_logit_bias("epsilon", value))
 
     @property
     def params(self):
@@ -119,9 +133,28 @@ class RobustLoss(keras.losses.Loss):
         """Per-example loss for float32 labels ``y`` and logits (no bias)."""
         return type(self).fn(y, logits, **self.params)
 
+    def _warn_if_unscheduled(self):
+        if self.logit_bias_schedule is None or self.followed_by_scheduler or self._warned_unscheduled:
+            return
+        if _backend.in_symbolic_build():  # Keras building the model before the callbacks start
+            return
+        self._warned_unscheduled = True
+        warnings.warn(
+            f"{type(self).__name__} (name={self.name!r}) was built with logit_bias=<schedule> but no "
+            "EpsilonScheduler follows it: epsilon keeps its current value (schedule(0) unless set) at "
+            "every epoch. Add keras_robust.EpsilonScheduler() to the callbacks of fit.",
+            UserWarning,
+            stacklevel=3,
+        )
+
     def call(self, y_true, y_pred):
+        self._warn_if_unscheduled()
         k = _labels.infer_num_classes(y_pred, self.num_classes)
         y_pred = ops.cast(y_pred, "float32")
+        keep = None
+        if self.ignore_class is not None:
+            y_true, keep = _labels.drop_ignored(y_true, y_pred, k, self.ignore_class)
+            y_pred = ops.where(ops.expand_dims(keep, -1), y_pred, 0.0)
         _labels.check_logits(y_pred, "y_pred")
         logits = y_pred if self.from_logits else ops.log(ops.maximum(y_pred, F.TINY))
         y, valid = _labels.normalize(y_true, y_pred, k)
@@ -130,6 +163,9 @@ class RobustLoss(keras.losses.Loss):
         values = self.loss_fn(y, logits)
         if valid is not None:
             values = ops.where(valid, values, float("nan"))
+        if keep is not None:
+            values = ops.where(keep, values, 0.0)
+            _backend.set_keras_mask(values, keep)  # Keras then averages over the kept entries only
         return values
 
     # -- serialisation -----------------------------------------------------------
@@ -145,19 +181,26 @@ class RobustLoss(keras.losses.Loss):
             num_classes=self.num_classes,
             logit_bias=self._logit_bias_config(),
             from_logits=self.from_logits,
+            ignore_class=self.ignore_class,
             **self.params,
         )
+        if self.logit_bias_schedule is not None:
+            config["current_logit_bias"] = self.epsilon  # where the schedule had got to
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        current = config.pop("current_logit_bias", None)
         if isinstance(config.get("logit_bias"), dict):
             config["logit_bias"] = keras.saving.deserialize_keras_object(config["logit_bias"])
-        return cls(**config)
+        loss = cls(**config)
+        if current is not None:
+            loss.epsilon = current
+        return loss
 
     def __repr__(self):
-        parts = [f"{k}={v:g}" for k, v in self.params.items()]
+        parts = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v!r}" for k, v in self.params.items()]
         if self._epsilon is not None:
             try:
                 parts.append(f"logit_bias={self.epsilon:g}")

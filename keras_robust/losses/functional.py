@@ -61,9 +61,25 @@ def cross_entropy(y, logits):
     return -_expected(y, ops.log_softmax(logits, axis=-1))
 
 
-def mae(y, logits):
-    """MAE, ``||e_k - a||_1 = 2 (1 - a_k)`` (paper Table 1)."""
-    return 2.0 * _expected(y, ops.log_softmax(logits, axis=-1), _one_minus_exp)
+# The scale of MAE's ``1 - a_k`` under each convention (``None``: ``2 / K``).
+MAE_FORMS = {"l1": 2.0, "reduced": 1.0, "l1_mean": None}
+
+
+def mae(y, logits, form="l1"):
+    """MAE in one of three conventions, all proportional to ``1 - a_k``.
+
+    * ``"l1"``: ``||e_k - a||_1 = 2 (1 - a_k)``, the paper's Table 1;
+    * ``"reduced"``: ``1 - a_k``, the form of the Active-Passive and ALFs
+      reference code (Ma et al. 2020; Zhou et al. 2021), whose ``beta``
+      multiplies it;
+    * ``"l1_mean"``: ``||e_k - a||_1 / K = 2 (1 - a_k) / K``, an L1 loss
+      averaged over the class axis (e.g. ``torch.nn.L1Loss()`` on softmax and
+      one-hot).
+    """
+    scale = MAE_FORMS[form]
+    if scale is None:
+        scale = 2.0 / logits.shape[-1]
+    return scale * _expected(y, ops.log_softmax(logits, axis=-1), _one_minus_exp)
 
 
 def reverse_cross_entropy(y, logits, log_zero=-4.0):
@@ -94,17 +110,23 @@ def normalized_cross_entropy(y, logits):
     return _expected(y, log_p) / ops.sum(log_p, axis=-1)
 
 
-def normalized_focal(y, logits, gamma=0.5):
+def normalized_focal(y, logits, gamma=0.5, detach_weight=False):
     """NFL, ``FL_k / sum_i FL_i`` with ``FL_i = -(1 - a_i)^gamma log a_i``.
 
     The normalized focal loss of Ma et al. 2020 (Eq. 5). The paper's Table 1
     prints ``log((1 - a_k)^0.5 a_k) / sum_i log((1 - a_i)^0.5 a_i)`` for "NF"
     instead, a different function; we implement Ma et al.'s definition, which
     is what their code and the paper's cited results use.
+    ``detach_weight=True`` passes no gradient through the focal weights
+    ``(1 - a_i)^gamma`` (same value), as the Active-Passive and ALFs reference
+    code does; the default differentiates the formula.
     """
     log_p = ops.log_softmax(logits, axis=-1)
     one_minus = ops.maximum(_one_minus_exp(log_p), TINY)
-    focal = -ops.exp(gamma * ops.log(one_minus)) * log_p
+    weight = ops.exp(gamma * ops.log(one_minus))
+    if detach_weight:
+        weight = ops.stop_gradient(weight)
+    focal = -weight * log_p
     return _expected(y, focal) / ops.sum(focal, axis=-1)
 
 

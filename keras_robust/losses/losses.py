@@ -24,9 +24,28 @@ class MAE(RobustLoss):
     """Mean absolute error ``2 (1 - a_k)`` (paper Table 1): symmetric, bounded.
 
     Underfits when the number of classes grows (paper Fig. 1); see `MAEStar`.
+
+    Args:
+        mae_form: the convention, all proportional to ``1 - a_k``: ``"l1"``
+            (default, ``2 (1 - a_k)``, paper Table 1), ``"reduced"``
+            (``1 - a_k``, the Active-Passive / ALFs reference code) or
+            ``"l1_mean"`` (``2 (1 - a_k) / K``, an L1 loss averaged over the
+            K outputs). It matters inside sums such as NCE+MAE, where it sets
+            what ``beta`` multiplies.
+        **kwargs: `RobustLoss` arguments.
     """
 
     fn = F.mae
+    param_names = ("mae_form",)
+
+    def __init__(self, mae_form="l1", **kwargs):
+        if mae_form not in F.MAE_FORMS:
+            raise ValueError(f"`mae_form` must be one of {sorted(F.MAE_FORMS)}, got {mae_form!r}.")
+        self.mae_form = mae_form
+        super().__init__(**kwargs)
+
+    def loss_fn(self, y, logits):
+        return F.mae(y, logits, form=self.mae_form)
 
 
 @register
@@ -44,7 +63,7 @@ class MAEStar(MAE):
         **kwargs: `RobustLoss` arguments (``reduction``, ``name``).
     """
 
-    def __init__(self, num_classes=None, epsilon=None, target=0.15, logit_bias=None, **kwargs):
+    def __init__(self, num_classes=None, epsilon=None, target=0.15, logit_bias=None, mae_form="l1", **kwargs):
         self.target = check_param("target", target, 0.0, 1.0, low_open=True, high_open=True)
         if logit_bias is not None and epsilon is not None:
             raise ValueError("Give `epsilon` or `logit_bias` to MAEStar, not both.")
@@ -59,13 +78,20 @@ class MAEStar(MAE):
         if kwargs.get("from_logits") is False:
             raise ValueError("MAEStar adds a logit bias and needs logits: from_logits=False is not allowed.")
         kwargs.setdefault("name", "mae_star")
-        super().__init__(num_classes=num_classes, logit_bias=epsilon, **kwargs)
+        super().__init__(mae_form=mae_form, num_classes=num_classes, logit_bias=epsilon, **kwargs)
 
     def get_config(self):
         config = super().get_config()
         config["epsilon"] = config.pop("logit_bias")
         config["target"] = self.target
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("epsilon"), dict):  # a schedule
+            config["epsilon"] = keras.saving.deserialize_keras_object(config["epsilon"])
+        return super().from_config(config)
 
 
 @register
@@ -122,13 +148,18 @@ class NFL(RobustLoss):
 
     Note: the paper's Table 1 prints a different expression for "NF"
     (``log((1-a_k)^0.5 a_k) / sum_i ...``); this is Ma et al.'s definition.
+    ``detach_weight=True`` passes no gradient through the weights
+    ``(1 - a_i)^gamma`` (same value), as the reference code does.
     """
 
     fn = F.normalized_focal
-    param_names = ("gamma",)
+    param_names = ("gamma", "detach_weight")
 
-    def __init__(self, gamma=0.5, **kwargs):
+    def __init__(self, gamma=0.5, detach_weight=False, **kwargs):
         self.gamma = check_param("gamma", gamma, 0.0)
+        if not isinstance(detach_weight, bool):
+            raise ValueError(f"`detach_weight` must be True or False, got {detach_weight!r}.")
+        self.detach_weight = detach_weight
         super().__init__(**kwargs)
 
 
