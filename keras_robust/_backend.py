@@ -47,8 +47,32 @@ def value_and_grad(fn, x):
     raise NotImplementedError(f"value_and_grad: unsupported backend {backend!r}")
 
 
+def in_symbolic_build():
+    """True while Keras builds a model's losses/metrics on placeholders (a `keras.SymbolicScope`).
+
+    Keras enters that scope in ``compute_output_spec`` on every backend; on
+    torch the placeholders are real tensors of ones, which must not be
+    checked (or counted) as data. Entering a scope reveals the enclosing one.
+    """
+    with keras.SymbolicScope() as scope:
+        return scope.original_scope is not None
+
+
+def set_keras_mask(x, mask):
+    """Attach a Keras mask to a per-example loss: `keras.losses.Loss` then averages over ``mask`` only.
+
+    Keras' own ``SparseCategoricalCrossentropy(ignore_class=...)`` does the
+    same; the setter is not in Keras' public API, hence here.
+    """
+    from keras.src.backend.common.masking import set_keras_mask as _set
+
+    _set(x, mask)
+
+
 def is_concrete(x):
-    """True when ``x`` holds values (eager), False inside a traced/compiled graph."""
+    """True when ``x`` holds values (eager), False inside a traced/compiled graph or a symbolic build."""
+    if in_symbolic_build():
+        return False
     backend = name()
     if backend == "jax":
         import jax
@@ -61,7 +85,9 @@ def is_concrete(x):
     if backend == "torch":
         import torch
 
-        return not torch.compiler.is_compiling() and not isinstance(x, keras.KerasTensor)
+        if isinstance(x, keras.KerasTensor) or torch.compiler.is_compiling():
+            return False
+        return not (isinstance(x, torch.Tensor) and x.device.type == "meta")  # shapes only
     return True
 
 

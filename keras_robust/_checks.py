@@ -39,3 +39,19 @@ def check_int(name, value, minimum):
 def check_num_classes(num_classes, argument="num_classes"):
     """A class count ``K``: an integer (Python or NumPy) ``>= 2``."""
     return check_int(argument, num_classes, 2)
+
+
+# Beyond this |epsilon| a float32 softmax saturates: for unit-scale logits and
+# K <= 1e14, ``a_k`` rounds to exactly 1 (or 0), so a bounded loss has no gradient.
+MAX_LOGIT_BIAS = 50.0
+
+
+def check_logit_bias(name, value):
+    """A logit bias: finite, ``|value| <= MAX_LOGIT_BIAS`` (negative values act as a margin)."""
+    value = check_finite(name, value)
+    if abs(value) > MAX_LOGIT_BIAS:
+        raise ValueError(
+            f"`{name}` must lie in [-{MAX_LOGIT_BIAS:g}, {MAX_LOGIT_BIAS:g}], got {value!r}: beyond that the "
+            "float32 softmax saturates (true-class probability exactly 1 or 0) and bounded losses get no gradient."
+        )
+    return value

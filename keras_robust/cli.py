@@ -13,6 +13,7 @@ hyperparameters transferred to K by keeping ``<delta_k>(0)`` of Eq. 3
 
 import argparse
 import json
+import os
 import sys
 
 # genCE: the paper's Sec. 3.3 reference (K = 100, q = 0.7 -> q = 0.48 at K = 1000).
@@ -20,6 +21,9 @@ GCE_REFERENCE = (100, 0.7)
 # NCE-AGCE: the CIFAR-100 parameters at K = 100 give the target <delta_k>(0) (about -0.021);
 # beta is solved with alpha, q, a fixed at the paper's K = 1000 choice (appendix 4).
 NCE_AGCE_FIXED = {"alpha": 100.0, "q": 0.05, "a": 0.05}
+# The transfers hold samples * K draws of the other logits: 2**27 (about 1 GiB
+# as float64) allows K ~ 1e6 at the default 128 samples. eps(K) has no limit.
+MAX_TRANSFER_DRAWS = 2**27
 
 
 class _Usage(Exception):
@@ -94,9 +98,22 @@ def calibrate(num_classes, target=0.15, logits=None, samples=None, seed=0):
         "mae*": {"epsilon": eps, "reference": f"Eq. 4: <a_k>(epsilon) = {target:g} for logits N({model.mean:g}, {model.std:g}^2)"},
     }
 
+    too_large = None
+    if n * num_classes > MAX_TRANSFER_DRAWS:
+        fewer = MAX_TRANSFER_DRAWS // num_classes
+        too_large = (f"the Monte-Carlo transfer would hold samples * K = {n} * {num_classes} draws, more than "
+                     f"{MAX_TRANSFER_DRAWS}; " + (f"use --samples <= {fewer} for a rough estimate" if fewer >= 2
+                                                  else "K is too large for it"))
+
     def transfer(key, fn, reference):
+        if too_large is not None:
+            out[key] = {"feasible": False, "reason": too_large, "reference": reference}
+            return None
         try:
             m = fn()
+        except MemoryError as e:
+            out[key] = {"feasible": False, "reason": f"out of memory ({type(e).__name__})", "reference": reference}
+            return None
         except ValueError as e:
             out[key] = {"feasible": False, "reason": str(e), "reference": reference}
             return None
@@ -226,6 +243,8 @@ def _cmd_train(args):
 
 
 def _cmd_report(args):
+    if not os.path.isdir(args.results):
+        raise _Usage(f"--results {args.results!r} is not a directory.")
     experiments = _experiments()
     result = experiments.report(args.results, out_dir=args.out)
     print(result.get("markdown", "") if isinstance(result, dict) else result)
@@ -287,7 +306,7 @@ def main(argv=None):
     try:
         args = parser.parse_args(argv)
         return args.fn(args)
-    except (_Usage, ValueError, TypeError) as e:
+    except (_Usage, ValueError, TypeError, OSError, MemoryError) as e:
         print(f"keras-robust: error: {e}", file=sys.stderr)
         return 2
 

@@ -11,7 +11,7 @@ from keras import ops
 
 from keras_robust.losses import _labels
 from keras_robust.losses import functional as F
-from keras_robust.losses.base import check_param
+from keras_robust._checks import check_logit_bias
 
 
 def add_logit_bias(logits, labels, epsilon):
@@ -25,12 +25,19 @@ def add_logit_bias(logits, labels, epsilon):
         epsilon: float or scalar tensor.
 
     Returns:
-        The biased logits, same shape and dtype as ``logits``.
+        The biased logits, same shape and dtype as ``logits``. An invalid
+        sparse label raises eagerly; inside a compiled step it makes all the
+        batch's logits NaN (not only its row: a loss may ignore that row,
+        e.g. Keras' sparse cross entropy on JAX scores label ``K`` as 0), so
+        any loss that follows is NaN instead of training on a made-up class.
     """
     logits = ops.convert_to_tensor(logits)
     k = _labels.infer_num_classes(logits, None)
-    y, _ = _labels.normalize(ops.convert_to_tensor(labels), logits, k)
-    return ops.cast(F.add_logit_bias(ops.cast(logits, "float32"), y, epsilon), logits.dtype)
+    y, valid = _labels.normalize(ops.convert_to_tensor(labels), logits, k)
+    biased = F.add_logit_bias(ops.cast(logits, "float32"), y, epsilon)
+    if valid is not None:
+        biased = ops.where(ops.all(valid), biased, float("nan"))
+    return ops.cast(biased, logits.dtype)
 
 
 @keras.saving.register_keras_serializable(package="keras_robust")
@@ -52,7 +59,7 @@ class LogitBiasLayer(keras.layers.Layer):
         super().__init__(**kwargs)
         self._epsilon = self.add_weight(
             shape=(),
-            initializer=keras.initializers.Constant(check_param("epsilon", epsilon)),
+            initializer=keras.initializers.Constant(check_logit_bias("epsilon", epsilon)),
             trainable=False,
             dtype="float32",
             name="epsilon",
@@ -64,7 +71,7 @@ class LogitBiasLayer(keras.layers.Layer):
 
     @epsilon.setter
     def epsilon(self, value):
-        self._epsilon.assign(check_param("epsilon", value))
+        self._epsilon.assign(check_logit_bias("epsilon", value))
 
     def call(self, logits, labels=None, training=None):
         if not training or labels is None:

@@ -86,6 +86,8 @@ def _check_labels(labels, num_classes=None, name="labels"):
     if isinstance(labels, (str, bytes)):
         raise TypeError(f"`{name}` must be an array of integer class ids, got {labels!r}.")
     arr = np.asarray(labels)
+    if arr.size == 0 and arr.dtype.kind == "f":
+        arr = arr.astype(np.int64)  # an empty list: no labels, not float labels
     if arr.dtype == bool or arr.dtype.kind not in "iu":
         raise TypeError(
             f"`{name}` must hold integer class ids (sparse labels), got dtype {arr.dtype}. "
@@ -217,7 +219,9 @@ def asymmetric_noise(
     Args:
         labels: integer class ids, shape ``(N,)`` or ``(N, 1)``.
         rate: fraction of each source class to flip, in ``[0, 1]``.
-        class_map: ``{source: target}``; defaults to `CIFAR10_ASYMMETRIC_MAP`.
+        class_map: ``{source: target}``; defaults to `CIFAR10_ASYMMETRIC_MAP`,
+            which needs CIFAR-10's classes: with ``num_classes`` other than
+            10, or labels holding none of its source classes, it is an error.
         num_classes: optional ``K``; when given, labels and the map are
             checked to lie in ``[0, K)``.
         seed: int, ``numpy.random.Generator`` or None (fresh entropy).
@@ -230,8 +234,18 @@ def asymmetric_noise(
     if num_classes is not None:
         num_classes = _check_int("num_classes", num_classes, 2)
     rate = _check_rate(rate)
-    class_map = _check_class_map(CIFAR10_ASYMMETRIC_MAP if class_map is None else class_map, num_classes)
+    default_map = class_map is None
+    if default_map and num_classes is not None and num_classes != 10:
+        raise ValueError(
+            f"The default `class_map` is CIFAR-10's (10 classes), but num_classes={num_classes}: give `class_map`."
+        )
+    class_map = _check_class_map(CIFAR10_ASYMMETRIC_MAP if default_map else class_map, num_classes)
     arr, flat = _check_labels(labels, num_classes)
+    if default_map and flat.size and rate > 0 and not np.isin(flat, list(class_map)).any():
+        raise ValueError(
+            f"None of the labels is a source class {sorted(class_map)} of the default CIFAR-10 `class_map` "
+            f"(labels lie in [{flat.min()}, {flat.max()}]), so nothing would change: give `class_map`."
+        )
     rng = _rng(seed)
     noisy = flat.copy()
     selected = np.zeros(flat.size, dtype=bool)

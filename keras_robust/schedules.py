@@ -41,7 +41,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_robust._checks import check_finite, check_int
+from keras_robust._checks import check_finite, check_int, check_logit_bias
 from keras_robust.logit_bias import LogitBiasLayer
 from keras_robust.losses.base import RobustLoss
 
@@ -129,7 +129,7 @@ class Constant(EpsilonSchedule):
     """
 
     def __init__(self, value):
-        self.constant = check_finite("value", value)
+        self.constant = check_logit_bias("value", value)
 
     def value(self, epoch):
         return self.constant
@@ -158,7 +158,7 @@ class Piecewise(EpsilonSchedule):
         for i in range(1, len(self.boundaries)):
             if self.boundaries[i] <= self.boundaries[i - 1]:
                 raise ValueError(f"`boundaries` must be strictly increasing, got {self.boundaries!r}.")
-        self.values = [check_finite(f"values[{i}]", v) for i, v in enumerate(values)]
+        self.values = [check_logit_bias(f"values[{i}]", v) for i, v in enumerate(values)]
         if len(self.values) != len(self.boundaries) + 1:
             raise ValueError(
                 f"`values` must have len(boundaries) + 1 = {len(self.boundaries) + 1} entries, "
@@ -189,7 +189,7 @@ class Cyclic(EpsilonSchedule):
     """
 
     def __init__(self, values, epochs_per_value, period=None):
-        self.values = [check_finite(f"values[{i}]", v) for i, v in enumerate(_sequence("values", values))]
+        self.values = [check_logit_bias(f"values[{i}]", v) for i, v in enumerate(_sequence("values", values))]
         self.epochs_per_value = check_int("epochs_per_value", epochs_per_value, 1)
         span = len(self.values) * self.epochs_per_value
         if period is None:
@@ -323,7 +323,7 @@ class AdaptiveEpsilon(EpsilonSchedule):
         max_value=None,
         monotonic=True,
     ):
-        self.initial = check_finite("initial", initial)
+        self.initial = check_logit_bias("initial", initial)
         self.target = check_finite("target", target)
         if not 0.0 < self.target < 1.0:
             raise ValueError(f"`target` must lie in (0, 1), got {target!r}.")
@@ -404,7 +404,20 @@ class AdaptiveEpsilon(EpsilonSchedule):
             "min_value": self.min_value,
             "max_value": self.max_value,
             "monotonic": self.monotonic,
+            "history": list(self.history),  # the training state: a resumed run continues from it
         }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        history = config.pop("history", None)
+        schedule = cls(**config)
+        if history:
+            history = [check_finite(f"history[{i}]", v) for i, v in enumerate(_sequence("history", history))]
+            if history[0] != schedule.initial:
+                raise ValueError(f"`history` must start at `initial`={schedule.initial!r}, got {history[0]!r}.")
+            schedule.history = history
+        return schedule
 
 
 def _true_class_probability(y_true, y_pred):
@@ -551,6 +564,8 @@ class EpsilonScheduler(keras.callbacks.Callback):
             schedule = self.schedule if self.schedule is not None else getattr(target, "logit_bias_schedule", None)
             if schedule is not None:
                 active.append((target, schedule))
+                if isinstance(target, RobustLoss):
+                    target.followed_by_scheduler = True  # silences the loss's "no scheduler" warning
         if not active:
             raise ValueError(
                 "EpsilonScheduler has no schedule: `schedule` is None and none of its targets "

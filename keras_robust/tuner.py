@@ -147,6 +147,17 @@ def _check_range(loss, param, spec):
     return (lo, hi, sampling)
 
 
+def _check_valid_values(loss, param, spec, k):
+    """Raise now if the loss refuses a value of ``spec`` (its ends), not when a trial draws it."""
+    for value in (spec,) if isinstance(spec, float) else spec[:2]:
+        try:
+            kr_losses.get(loss, num_classes=k, **{param: value})
+        except ValueError as e:
+            raise ValueError(
+                f"`ranges[{loss!r}][{param!r}]` = {spec!r} contains {param}={value:g}, which {loss!r} refuses: {e}"
+            ) from None
+
+
 @keras.saving.register_keras_serializable(package="keras_robust")
 class LossSpace:
     """The loss and its parameters as keras-tuner hyperparameters, with ranges from ``K``.
@@ -213,7 +224,9 @@ class LossSpace:
                     raise ValueError(
                         f"`ranges[{loss!r}]` has unknown parameter {param!r}; {key!r} takes {sorted(accepted)}."
                     )
-                self.ranges.setdefault(key, {})[param] = _check_range(key, param, spec)
+                spec = _check_range(key, param, spec)
+                _check_valid_values(key, param, spec, self.num_classes)
+                self.ranges.setdefault(key, {})[param] = spec
         self.space = {}
         for key in keys:
             table = _default_ranges(key, self.num_classes)
@@ -496,6 +509,11 @@ class CalibratedOracle(kt.Oracle):
             )
         if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) or samples < 2:
             raise ValueError(f"`samples` must be an integer >= 2, got {samples!r}.")
+        if strategy_kwargs.get("seed") == 0 and not isinstance(strategy_kwargs.get("seed"), bool):
+            raise ValueError(
+                "`seed=0` would not be reproducible: keras-tuner treats 0 as 'no seed' and draws a random "
+                "one. Give a seed >= 1 (or None for a random search)."
+            )
         if seed_values is not None and not isinstance(seed_values, dict):
             raise TypeError(f"`seed_values` must be a dict {{hyperparameter: value}}, got {seed_values!r}.")
         if seed_losses is not None:

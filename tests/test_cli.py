@@ -115,3 +115,23 @@ def test_module_entry_point_subprocess():
     result = json.loads(ok.stdout[ok.stdout.index("{"):])
     assert result["num_classes"] == 50
     assert result["mae*"]["epsilon"] == pytest.approx(epsilon_for_classes(50), abs=1e-12)
+
+
+def test_calibrate_huge_k_gives_epsilon_and_refuses_the_transfers_cleanly(capsys):
+    assert cli.main(["calibrate", "--classes", "100000000", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["mae*"]["epsilon"] == pytest.approx(epsilon_for_classes(100_000_000), abs=1e-12)
+    for key in ("gce", "nce+agce"):
+        assert result[key]["feasible"] is False and "samples * K" in result[key]["reason"]
+    assert cli.main(["calibrate", "--classes", "100000000"]) == 0
+    assert "no transfer" in capsys.readouterr().out
+
+
+def test_os_errors_and_missing_results_exit_2(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert cli.main(["figures", "--out", str(blocker / "figs")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("keras-robust: error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert cli.main(["report", "--results", str(tmp_path / "missing")]) == 2
+    assert "is not a directory" in capsys.readouterr().err

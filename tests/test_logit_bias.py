@@ -57,3 +57,36 @@ def test_training_model_fits_and_inference_needs_no_labels(rng):
     loss_biased = float(L.MAE()(y, logits + 2.0 * np.eye(10, dtype="float32")[y]))
     np.testing.assert_allclose(train.evaluate((x, y), y, verbose=0), float(L.MAE()(y, logits)), rtol=1e-4)
     assert loss_biased < float(L.MAE()(y, logits))
+
+
+@pytest.mark.parametrize(
+    "make_loss",
+    [lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True), lambda: L.MAE()],
+    ids=["keras-scce", "mae"],
+)
+def test_invalid_label_through_the_layer_is_nan_or_an_error(make_loss, rng):
+    """In training, a label = K must not silently become class 0 (JAX's gather clamps), whichever loss follows."""
+    base = keras.Sequential([keras.Input((8,)), keras.layers.Dense(10)])
+    train = with_logit_bias(base, epsilon=1.0)
+    train.compile(loss=make_loss(), optimizer="sgd")
+    x = rng.normal(size=(8, 8)).astype("float32")
+    bad = np.array([0, 1, 2, 3, 4, 5, 6, 10])
+    if keras.backend.backend() == "torch":  # eager: the layer checks the labels
+        with pytest.raises(ValueError, match=r"\[0, 10\).*10"):
+            train.train_on_batch((x, bad), bad)
+        return
+    try:
+        value = train.train_on_batch((x, bad), bad)
+    except Exception as error:  # TensorFlow's own sparse cross entropy checks its labels
+        assert keras.backend.backend() == "tensorflow" and "label" in str(error).lower()
+        return
+    assert np.isnan(value)
+    good = np.array([0, 1, 2, 3, 4, 5, 6, 9])
+    fresh = with_logit_bias(keras.Sequential([keras.Input((8,)), keras.layers.Dense(10)]), epsilon=1.0)
+    fresh.compile(loss=make_loss(), optimizer="sgd")
+    assert np.isfinite(fresh.train_on_batch((x, good), good))
+
+
+def test_layer_refuses_a_saturating_epsilon():
+    with pytest.raises(ValueError, match=r"`epsilon` must lie in \[-50, 50\]"):
+        LogitBiasLayer(1e30)

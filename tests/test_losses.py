@@ -430,3 +430,166 @@ def test_bad_labels_inside_compiled_step_give_nan_loss(rng):
     else:
         assert np.isnan(model.evaluate(x, bad, verbose=0))
         assert np.isfinite(model.evaluate(x, np.array([0, 1, 2, 3, 4, 5, 6, 9]), verbose=0))
+
+
+# -- issue 11: first calls, ignore_class, zero weights, meaningless settings, shapes ----
+
+_FIRST_CALLS = ("fit", "evaluate", "train_on_batch")
+
+
+def _first_call(model, how, x, y):
+    if how == "fit":
+        return model.fit(x, y, epochs=1, batch_size=8, verbose=0).history["loss"][-1]
+    if how == "evaluate":
+        return model.evaluate(x, y, batch_size=8, verbose=0)
+    return model.train_on_batch(x, y)
+
+
+@pytest.mark.parametrize("i,name", list(enumerate(L.names())), ids=L.names())
+def test_first_call_accepts_one_hot_and_soft_labels(i, name, rng):
+    """Keras builds the loss on placeholder labels (torch: all ones); those are no data to check.
+
+    Every loss sees one-hot and soft labels; the first call rotates over fit /
+    evaluate / train_on_batch (MAE* below takes all six combinations).
+    """
+    x = rng.normal(size=(16, 4)).astype("float32")
+    one_hot = keras.utils.to_categorical(np.arange(16) % 5, 5)
+    for j, y in enumerate((one_hot, 0.8 * one_hot + 0.04)):
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5)])
+        model.compile(loss=L.get(name, num_classes=5), optimizer="sgd")
+        assert np.isfinite(_first_call(model, _FIRST_CALLS[(i + j) % 3], x, y))
+
+
+@pytest.mark.parametrize("how", _FIRST_CALLS)
+def test_first_call_mae_star_one_hot_and_soft(how, rng):
+    x = rng.normal(size=(16, 4)).astype("float32")
+    one_hot = keras.utils.to_categorical(np.arange(16) % 5, 5)
+    for y in (one_hot, 0.8 * one_hot + 0.04):
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5)])
+        model.compile(loss=L.MAEStar(num_classes=5), optimizer="sgd")
+        assert np.isfinite(_first_call(model, how, x, y))
+
+
+def _padded(rng):
+    x = rng.normal(size=(6, 4, 3)).astype("float32")
+    y = rng.integers(0, 5, (6, 4))
+    y[0, 2:] = -1
+    y[3, 1:] = -1
+    return x, y
+
+
+@pytest.mark.parametrize("name", ["ce", "mae", "gce", "nce+agce", "bitempered"])
+def test_ignore_class_entries_contribute_zero_and_are_excluded(name, rng):
+    x, y = _padded(rng)
+    z = rng.normal(size=(6, 4, 5)).astype("float32")
+    keep = y != -1
+    per_entry = keras.ops.convert_to_numpy(L.get(name, reduction=None)(np.where(keep, y, 0), z))
+    got = L.get(name, ignore_class=-1)(y, z)
+    np.testing.assert_allclose(float(got), per_entry[keep].mean(), rtol=1e-5)
+    unreduced = keras.ops.convert_to_numpy(L.get(name, ignore_class=-1, reduction=None)(y, z))
+    assert np.all(unreduced[~keep] == 0.0)
+    if name == "ce":  # the same as Keras' own
+        ref = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1)(y, z)
+        np.testing.assert_allclose(float(got), float(ref), rtol=1e-5)
+
+
+def test_ignore_class_in_fit_on_padded_sequences(rng):
+    """Padded steps labelled -1: NaN (or an error) without ignore_class, even weighted 0; fine with it."""
+    x, y = _padded(rng)
+    weights = (y != -1).astype("float32")
+
+    def model(loss):
+        m = keras.Sequential([keras.Input((4, 3)), keras.layers.Dense(5)])
+        m.compile(loss=loss, optimizer="sgd")
+        return m
+
+    history = model(L.MAE(ignore_class=-1)).fit(x, y, epochs=2, batch_size=3, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    ours = model(L.CrossEntropy(ignore_class=-1))
+    keras_own = model(keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1))
+    keras_own.set_weights(ours.get_weights())
+    np.testing.assert_allclose(ours.evaluate(x, y, verbose=0), keras_own.evaluate(x, y, verbose=0), rtol=1e-5)
+    if keras.backend.backend() == "torch":
+        with pytest.raises(ValueError, match=r"\[0, 5\)"):
+            model(L.MAE()).evaluate(x, y, sample_weight=weights, verbose=0)
+    else:
+        assert np.isnan(model(L.MAE()).evaluate(x, y, sample_weight=weights, verbose=0))
+
+
+def test_zero_weighted_invalid_label_is_still_an_error_use_ignore_class(rng):
+    """Deliberate: an invalid label is a data error whatever its weight (NaN when compiled, an error
+    eagerly, as on torch); entries to skip are marked with ignore_class, and then contribute 0."""
+    x = rng.normal(size=(8, 4)).astype("float32")
+    y = np.array([0, 1, 2, 3, 4, 0, 1, -1])
+    weights = np.array([1.0] * 7 + [0.0], "float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5)])
+    model.compile(loss=L.GCE(), optimizer="sgd")
+    if keras.backend.backend() == "torch":
+        with pytest.raises(ValueError, match=r"\[0, 5\)"):
+            model.evaluate(x, y, sample_weight=weights, verbose=0)
+    else:
+        assert np.isnan(model.evaluate(x, y, sample_weight=weights, verbose=0))
+    ignoring = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5)])
+    ignoring.compile(loss=L.GCE(ignore_class=-1, reduction="sum"), optimizer="sgd")
+    ignoring.set_weights(model.get_weights())
+    z = model.predict(x, verbose=0)
+    expected = float(L.GCE(reduction="sum")(y[:7], z[:7]))
+    np.testing.assert_allclose(ignoring.evaluate(x, y, sample_weight=weights, verbose=0), expected, rtol=1e-5)
+
+
+def test_ignore_class_bad_use():
+    with pytest.raises(ValueError, match="`ignore_class` must be an integer"):
+        L.MAE(ignore_class=0.5)
+    with pytest.raises(ValueError, match="applies to sparse labels"):
+        L.MAE(ignore_class=-1)(np.eye(4, dtype="float32"), np.zeros((4, 4), "float32"))
+    config = keras.saving.serialize_keras_object(L.NCEMAE(ignore_class=255))
+    assert keras.saving.deserialize_keras_object(config).ignore_class == 255
+    assert L.get("nce+mae", ignore_class=-1).ignore_class == -1
+
+
+MEANINGLESS = [
+    (lambda: L.MAEStar(epsilon=-1e6), "`logit_bias`"),
+    (lambda: L.MAEStar(epsilon=1e30), "`logit_bias`"),
+    (lambda: L.get("gce", logit_bias=51.0), "`logit_bias`"),
+    (lambda: L.get("nce+agce", logit_bias=-60.0), "`logit_bias`"),
+    (lambda: setattr(L.MAE(logit_bias=0.0), "epsilon", 1e9), "`epsilon`"),
+]
+
+
+@pytest.mark.parametrize("make,arg", MEANINGLESS)
+def test_saturating_logit_bias_is_an_error(make, arg):
+    with pytest.raises(ValueError, match=f"{arg} must lie in \\[-50, 50\\].*saturates"):
+        make()
+
+
+def test_moderate_and_negative_logit_bias_are_allowed():
+    assert L.MAE(logit_bias=-2.0).epsilon == -2.0  # a margin: legal
+    assert L.MAEStar(epsilon=50.0).epsilon == 50.0
+
+
+def test_sum_weights_of_a_generic_pair_go_to_the_sum():
+    loss = L.get("gce+sce", alpha=2.0, beta=0.5, q=0.3)
+    assert (loss.alpha, loss.beta, loss.active.q) == (2.0, 0.5, 0.3)
+    assert (loss.passive.alpha, loss.passive.beta) == (L.SCE().alpha, L.SCE().beta)
+    with pytest.raises(ValueError, match="`alpha` and `beta` are both 0"):
+        L.get("gce+sce", alpha=0.0, beta=0.0)
+
+
+@pytest.mark.parametrize(
+    "labels,logits",
+    [
+        (np.array([0, 1, 2]), np.zeros((4, 10), "float32")),
+        (np.array([[0], [1], [2]]), np.zeros((4, 10), "float32")),
+        (np.eye(10, dtype="float32")[[0, 1, 2]], np.zeros((4, 10), "float32")),
+    ],
+    ids=["sparse", "column", "one-hot"],
+)
+def test_wrong_number_of_labels_is_named(labels, logits):
+    with pytest.raises(ValueError, match=r"one label per prediction.*\(4,\)"):
+        L.MAE()(labels, logits)
+
+
+@pytest.mark.parametrize("name", L.names())
+def test_empty_labels_are_named(name):
+    with pytest.raises(ValueError, match="holds no examples"):
+        L.get(name, num_classes=10)(np.zeros((0,), "int32"), np.zeros((0, 10), "float32"))

@@ -367,3 +367,18 @@ def test_empirical_transition_matrix_validation():
 
 def test_public_names():
     assert set(noise.__all__) <= set(dir(noise))
+
+
+def test_default_cifar10_map_refuses_labels_it_cannot_change():
+    binary = np.array([0, 1] * 10)
+    with pytest.raises(ValueError, match="None of the labels is a source class"):
+        asymmetric_noise(binary, 0.4, seed=0)
+    with pytest.raises(ValueError, match="num_classes=2"):
+        asymmetric_noise(binary, 0.4, num_classes=2, seed=0)
+    noisy, mask = asymmetric_noise(binary, 0.5, class_map={0: 1}, seed=0)  # an explicit map is fine
+    assert mask.sum() == 5
+
+
+def test_empty_python_list_is_empty_labels():
+    noisy, mask = symmetric_noise([], 0.5, 3, seed=0)
+    assert noisy.size == 0 and mask.size == 0

@@ -476,3 +476,52 @@ def test_targets_with_different_epsilons_log_each():
     logs = {}
     cb.on_epoch_end(0, logs)
     assert logs == {"epsilon": 1.0, "epsilon_mae_0": 1.0, "epsilon_mae_1": 2.0, "epsilon_" + c.name: 3.0}
+
+
+# -- issue 11: an unfollowed schedule warns; saved state ------------------------------
+def _fit_warnings(loss, callbacks):
+    import warnings
+
+    x, y = _data()
+    model = _dense_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=loss)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=callbacks)
+        model.evaluate(x, y, verbose=0)
+    return [w for w in caught if "EpsilonScheduler" in str(w.message)]
+
+
+def test_scheduled_loss_fitted_without_scheduler_warns_once():
+    found = _fit_warnings(MAE(logit_bias=S.Piecewise([1], [2.0, 0.5])), [])
+    assert len(found) == 1 and issubclass(found[0].category, UserWarning)
+    assert "logit_bias=<schedule>" in str(found[0].message)
+
+
+def test_scheduled_loss_with_scheduler_and_plain_bias_do_not_warn():
+    assert _fit_warnings(MAE(logit_bias=S.Piecewise([1], [2.0, 0.5])), [S.EpsilonScheduler()]) == []
+    assert _fit_warnings(MAE(logit_bias=1.0), []) == []
+
+
+def test_reloaded_scheduled_loss_keeps_the_epsilon_in_use(tmp_path):
+    x, y = _data()
+    model = _dense_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss=MAE(logit_bias=S.Piecewise([1], [2.0, 0.5])))
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[S.EpsilonScheduler()])
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert reloaded.loss.epsilon == 0.5 and reloaded.loss.logit_bias_schedule(0) == 2.0  # not schedule(0)
+    np.testing.assert_allclose(reloaded.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0), rtol=1e-5)
+
+
+def test_adaptive_epsilon_state_survives_serialisation():
+    schedule = S.AdaptiveEpsilon(3.0, observed="biased_probability")
+    schedule.update(0, {"true_class_probability": 0.5})
+    schedule.update(1, {"true_class_probability": 0.6})
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule))
+    assert clone.history == schedule.history and len(clone.history) == 3
+    assert clone(2) == schedule(2) < 3.0
+    loss = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(MAE(logit_bias=schedule)))
+    assert loss.logit_bias_schedule.history == schedule.history
+    with pytest.raises(ValueError, match="`history` must start at `initial`"):
+        S.AdaptiveEpsilon.from_config({**schedule.get_config(), "history": [1.0, 0.5]})

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -467,3 +468,19 @@ def test_distributed_chief_and_two_workers(tmp_path):
             assert got[key] == (pytest.approx(value) if isinstance(value, float) else value), (i, key)
     assert chief["local_seeds"][0]["mae*.epsilon"] == pytest.approx(float(epsilon_for_classes(20)))
     assert chief["trials"] == by_id
+
+
+# -- issue 11 ------------------------------------------------------------------------------
+def test_seed_zero_is_refused_not_silently_random():
+    with pytest.raises(ValueError, match="seed=0.*keras-tuner treats 0 as 'no seed'"):
+        CalibratedOracle(LossSpace(10, losses=["gce"]), max_trials=2, seed=0)
+    assert CalibratedOracle(LossSpace(10, losses=["gce"]), max_trials=2, seed=1).seed == 1
+
+
+@pytest.mark.parametrize(
+    "loss,param,spec",
+    [("gce", "q", (0.5, 1.5)), ("aul", "a", (0.5, 2.0)), ("mae*", "epsilon", (0.0, 100.0)), ("sce", "alpha", -1.0)],
+)
+def test_ranges_outside_a_loss_valid_values_are_refused_when_built(loss, param, spec):
+    with pytest.raises(ValueError, match=rf"`ranges\['{re.escape(loss)}'\]\['{param}'\].*refuses"):
+        LossSpace(10, losses=[loss], ranges={loss: {param: spec}})

@@ -44,7 +44,27 @@ def infer_num_classes(y_pred, num_classes):
     return int(k)
 
 
+def _check_examples(y_true, y_pred, sparse):
+    """Raise if the label and prediction shapes disagree on the examples (statically known sizes)."""
+    rank = len(y_pred.shape) - 1
+    labels, outputs = tuple(y_true.shape[:rank]), tuple(y_pred.shape[:-1])
+    if any(a is not None and b is not None and a != b for a, b in zip(labels, outputs)):
+        kind = "sparse labels" if sparse else "one-hot/soft labels"
+        raise ValueError(
+            f"y_true ({kind}) has shape {tuple(y_true.shape)} but y_pred has shape {tuple(y_pred.shape)}: "
+            f"expected one label per prediction, i.e. leading dimensions {outputs}, got {labels}."
+        )
+    if 0 in outputs:
+        raise ValueError(f"y_pred of shape {tuple(y_pred.shape)} holds no examples: the labels are empty.")
+
+
 def _is_sparse(y_true, y_pred, k):
+    sparse = _sparse_layout(y_true, y_pred, k)
+    _check_examples(y_true, y_pred, sparse)
+    return sparse
+
+
+def _sparse_layout(y_true, y_pred, k):
     rank_t, rank_p = len(y_true.shape), len(y_pred.shape)
     if rank_t == rank_p - 1:
         return True
@@ -121,6 +141,23 @@ def normalize(y_true, y_pred, k):
     if _backend.is_concrete(y):
         _check_dense_values(y, k)
     return y, None
+
+
+def drop_ignored(y_true, y_pred, k, ignore_class):
+    """Sparse labels equal to ``ignore_class`` replaced by 0, and the mask ``keep`` (False there).
+
+    Returns ``(y_true, keep)``; ``keep`` has the shape of the per-example loss.
+    """
+    if not _is_sparse(y_true, y_pred, k):
+        raise ValueError(
+            f"`ignore_class={ignore_class}` applies to sparse labels (class indices), "
+            f"but y_true has one-hot/soft shape {tuple(y_true.shape)}."
+        )
+    labels = ops.cast(y_true, "float32")
+    if len(labels.shape) == len(y_pred.shape):
+        labels = ops.squeeze(labels, axis=-1)
+    keep = ops.not_equal(labels, float(ignore_class))
+    return ops.where(keep, labels, 0.0), keep
 
 
 def to_distribution(y_true, y_pred, k):

@@ -117,7 +117,11 @@ def get(identifier, num_classes=None, dataset=None, **params):
             (``"fashion_mnist"``, ``"cifar10"``, ``"cifar100"``, ``"webvision"``).
         **params: the loss's parameters (``q``, ``a``, ``gamma``, ``t1``,
             ``t2``, ``alpha``, ``beta``, ``epsilon``, ``logit_bias``,
-            ``reduction``, ...); they override the dataset defaults.
+            ``reduction``, ...); they override the dataset defaults. In an
+            ``"a+b"`` sum, ``alpha``/``beta`` (and every `RobustLoss`
+            argument) belong to the sum, as in the named pairs; a part's
+            own parameter of that name (SCE's ``alpha``, ``beta``) keeps its
+            default: build ``ActivePassive(SCE(alpha=...), ...)`` to set it.
     """
     if isinstance(identifier, keras.losses.Loss):
         return identifier
@@ -143,7 +147,8 @@ def get(identifier, num_classes=None, dataset=None, **params):
     if len(parts) == 2 and all(p in LOSSES for p in parts):
         active_cls, passive_cls = LOSSES[parts[0]], LOSSES[parts[1]]
         part_params = [{}, {}]
-        for p in list(params):
+        own = _accepted(ap.ActivePassive)
+        for p in [p for p in params if p not in own]:
             owners = [i for i, c in enumerate((active_cls, passive_cls)) if p in c.param_names]
             if len(owners) == 2:
                 raise ValueError(f"Parameter {p!r} is ambiguous in {identifier!r}: both parts take it.")
