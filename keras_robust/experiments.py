@@ -41,6 +41,7 @@ import math
 import numbers
 import os
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -53,6 +54,7 @@ from keras_robust import _backend
 __all__ = [
     "MLP_LEARNING_RATES",
     "RunConfig",
+    "RunError",
     "aggregate",
     "grid",
     "load_histories",
@@ -111,6 +113,9 @@ class RunConfig:
             uniformly random label, possibly its own) or ``"asymmetric"``
             (CIFAR-10 class map).
         noise_rate: fraction of training labels to corrupt, in [0, 1].
+        noise_exclude_true: symmetric noise draws the new label from the other
+            ``K - 1`` classes only, so exactly ``noise_rate`` of the labels are
+            wrong (the Active-Passive reference code's convention).
         seed: seeds initialisation, noise, example order and augmentation.
         epochs: number of epochs.
         batch_size: global mini-batch size.
@@ -121,6 +126,8 @@ class RunConfig:
         lr_decay, lr_boundaries, lr_factor: the schedule's parameters.
         optimizer: ``"sgd"`` (with ``momentum``, ``nesterov``) or ``"adam"``.
         weight_decay: Keras' (decoupled) weight decay, 0 for none.
+        clipnorm: clip the global gradient norm at this value (None: no
+            clipping); the Active-Passive and ALFs reference code clip at 5.
         augment: the data set's ResNet augmentation (appendix 1) in training.
         limit, test_limit: use at most this many training / test examples
             (class-balanced), for smoke tests.
@@ -135,6 +142,7 @@ class RunConfig:
     loss_params: dict = dataclasses.field(default_factory=dict)
     noise: str = "symmetric"
     noise_rate: float = 0.0
+    noise_exclude_true: bool = False
     seed: int = 0
     epochs: int = 10
     batch_size: int = 32
@@ -147,6 +155,7 @@ class RunConfig:
     momentum: float = 0.95
     nesterov: bool = False
     weight_decay: float = 0.0
+    clipnorm: float = None
     augment: bool = False
     limit: int = None
     test_limit: int = None
@@ -212,7 +221,12 @@ class RunConfig:
                 or list(b) != sorted(set(b)):
             raise ValueError(f"`lr_boundaries` must be increasing positive epochs, got {self.lr_boundaries!r}")
         self.lr_boundaries = tuple(int(e) for e in b)
-        for f in ("augment", "nesterov"):
+        if self.clipnorm is not None:
+            v = self.clipnorm
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
+                raise ValueError(f"`clipnorm` must be a positive number or None, got {v!r}")
+            self.clipnorm = float(v)
+        for f in ("augment", "nesterov", "noise_exclude_true"):
             if not isinstance(getattr(self, f), bool):
                 raise TypeError(f"`{f}` must be True or False, got {getattr(self, f)!r}")
         if self.backend is not None and self.backend not in ("tensorflow", "jax", "torch"):
@@ -360,9 +374,10 @@ def _load_data(config, verbose):
     xt, yt = datasets.load(config.dataset, "test", limit=config.test_limit, verbose=verbose, **opts)
     k = datasets.num_classes(config.dataset)
     if config.noise == "symmetric" and config.noise_rate > 0:
-        noisy, mask = noise.symmetric_noise(y, config.noise_rate, k, seed=config.seed)
+        noisy, mask = noise.symmetric_noise(y, config.noise_rate, k, seed=config.seed,
+                                            exclude_true=config.noise_exclude_true)
     elif config.noise == "asymmetric" and config.noise_rate > 0:
-        noisy, mask = noise.asymmetric_noise(y, config.noise_rate, k, seed=config.seed)
+        noisy, mask = noise.asymmetric_noise(y, config.noise_rate, num_classes=k, seed=config.seed)
     else:
         noisy, mask = y.copy(), np.zeros(len(y), bool)
     return x, y, noisy, mask, xt, yt, k
@@ -433,38 +448,110 @@ def _build(config, k, input_shape):
     loss = losses.get(config.loss, num_classes=k, dataset=dataset, **params)
     if config.optimizer == "sgd":
         opt = keras.optimizers.SGD(learning_rate=config.lr, momentum=config.momentum, nesterov=config.nesterov,
-                                   weight_decay=config.weight_decay or None)
+                                   weight_decay=config.weight_decay or None, global_clipnorm=config.clipnorm)
     else:
-        opt = keras.optimizers.Adam(learning_rate=config.lr, weight_decay=config.weight_decay or None)
+        opt = keras.optimizers.Adam(learning_rate=config.lr, weight_decay=config.weight_decay or None,
+                                    global_clipnorm=config.clipnorm)
     model.compile(optimizer=opt, loss=loss, metrics=["accuracy"])
     opt.build(model.trainable_variables)
     return model, loss
 
 
-def _save_checkpoint(ckpt, model, epoch, config):
+class RunError(RuntimeError):
+    """A run cannot start: its directory is damaged, or another process trains it."""
+
+
+def _save_checkpoint(ckpt, model, epoch, config, history):
+    """Commit one epoch atomically: weights, optimizer, state and history go into a
+    fresh ``epoch-NNNN`` directory, then one ``os.replace`` of ``LATEST`` names it."""
     ckpt.mkdir(parents=True, exist_ok=True)
-    tmp_w = ckpt / f"tmp{os.getpid()}.weights.h5"
-    model.save_weights(tmp_w)
-    tmp_o = ckpt / f"tmp{os.getpid()}-optimizer.npz"
-    with open(tmp_o, "wb") as f:
+    name = f"epoch-{epoch:04d}"
+    tmp = ckpt / f".{name}.tmp{os.getpid()}"
+    tmp.mkdir()
+    model.save_weights(tmp / "model.weights.h5")
+    with open(tmp / "optimizer.npz", "wb") as f:
         np.savez(f, *[np.asarray(keras.ops.convert_to_numpy(v)) for v in model.optimizer.variables])
-    os.replace(tmp_w, ckpt / "model.weights.h5")
-    os.replace(tmp_o, ckpt / "optimizer.npz")
-    # state.json last: it names the epoch the two files above belong to.
-    _write_json(ckpt / "state.json", {"epoch": epoch, "seed": config.seed, "run_id": config.run_id})
+    _write_json(tmp / "state.json", {"epoch": epoch, "seed": config.seed, "run_id": config.run_id})
+    _write_json(tmp / "history.json", history)
+    final = ckpt / name
+    if final.exists():  # left by a run killed between the rename and LATEST: not committed
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    pointer = ckpt / f".LATEST.tmp{os.getpid()}"
+    pointer.write_text(name + "\n")
+    os.replace(pointer, ckpt / "LATEST")  # the commit
+    for old in ckpt.iterdir():
+        if old.name not in (name, "LATEST") and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
 
 
-def _load_checkpoint(ckpt, model):
-    state = _read_json(ckpt / "state.json")
-    model.load_weights(ckpt / "model.weights.h5")
-    with np.load(ckpt / "optimizer.npz") as d:
-        values = [d[f"arr_{i}"] for i in range(len(d.files))]
+def _damaged(config, path, problem):
+    return RunError(
+        f"run {config.run_id}: {path} is damaged ({problem}). Restart the run from scratch with "
+        f"`force=True` (recipes: --force), which discards its checkpoint."
+    )
+
+
+def _load_checkpoint(ckpt, model, config):
+    """Restore the committed epoch; returns ``(epoch, history)``. Raises `RunError` naming the damaged file."""
+    pointer = ckpt / "LATEST"
+    try:
+        name = pointer.read_text().strip()
+    except OSError as e:
+        raise _damaged(config, pointer, e) from None
+    folder = ckpt / name
+    docs = {}
+    for name in ("state.json", "history.json"):
+        try:
+            docs[name] = _read_json(folder / name)
+            epoch = int(docs["state.json"]["epoch"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise _damaged(config, folder / name, e) from None
+    history = docs["history.json"]
+    try:
+        model.load_weights(folder / "model.weights.h5")
+    except Exception as e:  # noqa: BLE001 - h5py/keras raise many kinds
+        raise _damaged(config, folder / "model.weights.h5", f"{type(e).__name__}: {e}") from None
+    try:
+        with np.load(folder / "optimizer.npz") as d:
+            values = [d[f"arr_{i}"] for i in range(len(d.files))]
+    except Exception as e:  # noqa: BLE001 - zipfile/numpy raise many kinds
+        raise _damaged(config, folder / "optimizer.npz", f"{type(e).__name__}: {e}") from None
     variables = model.optimizer.variables
-    if len(values) != len(variables):
-        raise ValueError(f"{ckpt}: checkpoint has {len(values)} optimizer variables, the model {len(variables)}")
+    if len(values) != len(variables) or any(tuple(v.shape) != a.shape for v, a in zip(variables, values)):
+        raise _damaged(config, folder / "optimizer.npz", "its variables do not match the model's optimizer")
     for v, a in zip(variables, values):
         v.assign(a)
-    return state["epoch"]
+    return epoch, history
+
+
+class _RunLock:
+    """An exclusive ``flock`` on ``<run dir>/.lock``: one process trains a run at a time.
+
+    The lock dies with its process, so a killed run never leaves a stale lock."""
+
+    def __init__(self, out, config):
+        self.path, self.config, self.file = Path(out) / ".lock", config, None
+
+    def __enter__(self):
+        import fcntl
+
+        self.file = open(self.path, "a+")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.file.seek(0)
+            holder = self.file.read().strip() or "another process"
+            self.file.close()
+            raise RunError(f"run {self.config.run_id} is being trained by {holder}; not starting it twice.") from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f"pid {os.getpid()}")
+        self.file.flush()
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
 
 
 def _num(v):
@@ -478,7 +565,8 @@ def _finite_or_none(v):
     return v if math.isfinite(v) else None
 
 
-def run(config, results_dir="results", callbacks=None, verbose=1, distribute="auto", force=False):
+def run(config, results_dir="results", callbacks=None, verbose=1, distribute="auto", force=False,
+        stop_on_stall=False):
     """Train ``config`` (or resume it) and return its history dict.
 
     Args:
@@ -487,16 +575,21 @@ def run(config, results_dir="results", callbacks=None, verbose=1, distribute="au
         callbacks: extra Keras callbacks for every epoch's ``fit``.
         verbose: 0 silent, 1 one line per epoch (with seconds).
         distribute: ``"auto"`` (data-parallel when several devices), True, False.
-        force: retrain even when a finished history exists (the checkpoint is
-            discarded too).
+        force: retrain from scratch even when a finished history or a
+            (possibly damaged) checkpoint exists.
+        stop_on_stall: stop when `keras_robust.monitor.LearningMonitor` finds
+            the run not learning (at chance with a frozen loss or exploding
+            logits); it always warns and records the finding in the history.
 
     Returns:
         ``{"config", "run_id", "epochs": [{epoch, loss, accuracy, test_loss,
         test_accuracy, false_label_accuracy, noisy_label_accuracy, epsilon,
-        lr, seconds}, ...], "finished", ...}``.
-    """
-    from keras_robust import metrics
+        lr, logit_spread, seconds}, ...], "finished", "warnings", ...}``.
 
+    Raises:
+        RunError: the run's checkpoint is damaged (the message names the file;
+            ``force=True`` restarts it) or another process is training it.
+    """
     if isinstance(config, dict):
         config = RunConfig.from_dict(config)
     if not isinstance(config, RunConfig):
@@ -511,18 +604,29 @@ def run(config, results_dir="results", callbacks=None, verbose=1, distribute="au
                          f"set KERAS_BACKEND={config.backend} before importing keras")
     out = run_dir(config, results_dir)
     hist_path = out / "history.json"
-    ckpt = out / "checkpoint"
     if hist_path.is_file() and not force:
-        history = _read_json(hist_path)
+        try:
+            history = _read_json(hist_path)
+        except (OSError, ValueError):
+            history = {}  # a damaged copy: the checkpoint decides below
         if history.get("finished"):
             if verbose:
                 print(f"[{config.run_id}] finished already ({len(history['epochs'])} epochs): skipped", flush=True)
             return history
-    if force and ckpt.is_dir():
-        for f in ckpt.iterdir():
-            f.unlink()
     out.mkdir(parents=True, exist_ok=True)
+    with _RunLock(out, config):
+        return _train(config, out, callbacks, verbose, distribute, force, stop_on_stall)
 
+
+def _train(config, out, callbacks, verbose, distribute, force, stop_on_stall):
+    from keras_robust import metrics, monitor
+
+    hist_path = out / "history.json"
+    ckpt = out / "checkpoint"
+    if force and ckpt.is_dir():
+        shutil.rmtree(ckpt)
+    if not force and hist_path.is_file() and not (ckpt / "LATEST").is_file():
+        raise _damaged(config, ckpt / "LATEST", "missing, but history.json shows the run started")
     x, y, noisy, mask, xt, yt, k = _load_data(config, verbose=0)
     x = _normalise(x, config)
     xt = _normalise(xt, config)
@@ -532,25 +636,27 @@ def run(config, results_dir="results", callbacks=None, verbose=1, distribute="au
     noisy_idx = np.flatnonzero(mask)
     history = {"run_id": config.run_id, "config": config.to_dict(), "num_classes": k,
                "num_train": int(len(y)), "num_test": int(len(yt)), "num_noisy": int(mask.sum()),
-               "distribution": kind, "devices": n_dev, "epochs": [], "finished": False}
+               "distribution": kind, "devices": n_dev, "epochs": [], "warnings": [], "finished": False}
     start = 0
-    if (ckpt / "state.json").is_file() and hist_path.is_file() and not force:
-        done = _load_checkpoint(ckpt, model)
-        old = _read_json(hist_path)
-        history["epochs"] = [e for e in old["epochs"] if e["epoch"] <= done]
-        start = done
+    if (ckpt / "LATEST").is_file() and not force:
+        start, old = _load_checkpoint(ckpt, model, config)
+        history["epochs"] = old["epochs"][:start]
+        history["warnings"] = old.get("warnings", [])
+        history["finished"] = bool(old.get("finished"))
         if verbose:
-            print(f"[{config.run_id}] resuming after epoch {done}/{config.epochs}", flush=True)
+            print(f"[{config.run_id}] resuming after epoch {start}/{config.epochs}", flush=True)
     elif verbose:
         print(f"[{config.run_id}] {config.dataset} {config.arch} {config.label} {config.noise} "
               f"{config.noise_rate:g}: {len(y)} train ({int(mask.sum())} noisy), {len(yt)} test, "
-              f"{config.epochs} epochs, {backend}" + (f", {kind} on {n_dev} devices" if n_dev > 1 else ""),
-              flush=True)
+              f"{config.epochs} epochs, {keras.backend.backend()}"
+              + (f", {kind} on {n_dev} devices" if n_dev > 1 else ""), flush=True)
     scheduler = None
     if getattr(loss, "logit_bias_schedule", None) is not None:
         from keras_robust.schedules import EpsilonScheduler
 
         scheduler = EpsilonScheduler()
+    probe = x[np.random.default_rng([int(config.seed), 0x9B0BE]).permutation(len(x))[:256]]
+    watch = monitor.LearningMonitor(k, probe=probe, loss=loss, stop=stop_on_stall)
 
     try:
         for epoch in range(start, config.epochs):
@@ -561,7 +667,7 @@ def run(config, results_dir="results", callbacks=None, verbose=1, distribute="au
             if n_dev > 1:  # every batch, the last one included, must split evenly over the devices
                 rest = len(order) % config.batch_size
                 order = order[: len(order) - rest % n_dev]
-            cbs = list(callbacks or []) + ([scheduler] if scheduler is not None else [])
+            cbs = list(callbacks or []) + ([scheduler] if scheduler is not None else []) + [watch]
             if config.augment:
                 from keras_robust import datasets
 
@@ -595,11 +701,17 @@ def run(config, results_dir="results", callbacks=None, verbose=1, distribute="au
                 "noisy_label_accuracy": _finite_or_none(fl.get("noisy_label_accuracy")),
                 "epsilon": _finite_or_none(eps),
                 "lr": lr,
+                "logit_spread": _finite_or_none(logs.get("logit_spread")),
                 "seconds": round(time.perf_counter() - t0, 3),
             }
             history["epochs"].append(row)
-            history["finished"] = epoch + 1 == config.epochs
-            _save_checkpoint(ckpt, model, epoch + 1, config)
+            new = [f for f in watch.findings if f["epoch"] == epoch + 1]
+            history["warnings"] += [f["message"] for f in new]
+            stopped = bool(new) and stop_on_stall
+            if stopped:
+                history["stopped_early"] = f"not learning after epoch {epoch + 1}"
+            history["finished"] = epoch + 1 == config.epochs or stopped
+            _save_checkpoint(ckpt, model, epoch + 1, config, history)
             _write_json(hist_path, history)
             if verbose:
                 fla = row["false_label_accuracy"]
@@ -608,9 +720,14 @@ def run(config, results_dir="results", callbacks=None, verbose=1, distribute="au
                       + (f"  false-label {fla:.4f}" if fla is not None else "")
                       + (f"  ε {row['epsilon']:.3g}" if row["epsilon"] is not None else "")
                       + f"  lr {lr:.3g}  {row['seconds']:.1f} s", flush=True)
+                for f in new:
+                    print(f"[{config.run_id}] WARNING {f['message']}", flush=True)
+            if stopped:
+                break
     finally:
         if kind == "jax-data-parallel":
             keras.distribution.set_distribution(None)
+    _write_json(hist_path, history)  # also after a kill between the last commit and its copy
     return history
 
 
@@ -691,13 +808,33 @@ def shard(configs, shard="1/1"):
     return ordered[i - 1::n]
 
 
+_select_shard = shard  # `grid`'s argument `shard` shadows the function
+
+
 def grid(configs, results_dir="results", shard="1/1", verbose=1, **run_kwargs):
-    """Run this shard's configurations one after the other; returns their histories."""
-    mine = globals()["shard"](configs, shard)
+    """Run this shard's configurations one after the other; returns their histories.
+
+    A run that cannot start (`RunError`: damaged checkpoint, trained by another
+    process) is reported and skipped; the others go on. The skipped runs are
+    listed at the end and in the returned list as ``{"run_id", "error"}``.
+    """
+    i, n = parse_shard(shard)
+    mine = _select_shard(configs, (i, n))
     if verbose:
-        i, n = parse_shard(shard)
         print(f"grid: shard {i}/{n}: {len(mine)} runs", flush=True)
-    return [run(c, results_dir, verbose=verbose, **run_kwargs) for c in mine]
+    out, failed = [], []
+    for c in mine:
+        try:
+            out.append(run(c, results_dir, verbose=verbose, **run_kwargs))
+        except RunError as e:
+            print(f"grid: skipped: {e}", file=sys.stderr, flush=True)
+            failed.append({"run_id": c.run_id, "error": str(e)})
+            out.append(failed[-1])
+    if failed:
+        print(f"grid: {len(failed)} of {len(mine)} runs could not run:", file=sys.stderr)
+        for f in failed:
+            print(f"  {f['run_id']}: {f['error']}", file=sys.stderr)
+    return out
 
 
 # --------------------------------------------------------------------------- report

@@ -13,8 +13,41 @@ import os
 
 def _csv(kind):
     def parse(text):
-        return [kind(v) for v in text.split(",") if v.strip()]
+        try:
+            values = [kind(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__} values, got {text!r}") from None
+        if not values:
+            raise argparse.ArgumentTypeError(f"expected at least one value, got {text!r}")
+        return values
     return parse
+
+
+def _rate(text):
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"noise rates must lie in [0, 1], got {value:g}")
+    return value
+
+
+def _loss_name(text):
+    from keras_robust import losses
+
+    try:
+        losses.get(text, num_classes=10)
+    except (ValueError, TypeError) as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def _shard(text):
+    from keras_robust.experiments import parse_shard
+
+    try:
+        parse_shard(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
 
 
 def _json_dict(text):
@@ -31,18 +64,27 @@ def common_parser(description, dataset="fashion_mnist", arch="mlp1024", grid=Fal
     p.add_argument("--dataset", default=dataset)
     p.add_argument("--arch", default=arch)
     if grid:
-        p.add_argument("--losses", type=_csv(str), default=["ce", "mae", "mae*"],
+        p.add_argument("--losses", type=_csv(_loss_name), default=["ce", "mae", "mae*"],
                        help="comma-separated loss registry names")
-        p.add_argument("--rates", type=_csv(float), default=[0.0, 0.4], help="comma-separated noise rates")
+        p.add_argument("--rates", type=_csv(_rate), default=[0.0, 0.4], help="comma-separated noise rates")
         p.add_argument("--seeds", type=_csv(int), default=[0, 1, 2])
-        p.add_argument("--shard", default="1/1", help="run only shard i/n of the grid (1 <= i <= n)")
+        p.add_argument("--shard", type=_shard, default="1/1", help="run only shard i/n of the grid (1 <= i <= n)")
     else:
-        p.add_argument("--loss", default="ce", help="loss registry name (ce, mae, mae*, gce, nce+agce, ...)")
-        p.add_argument("--rate", type=float, default=0.0, help="noise rate")
+        p.add_argument("--loss", type=_loss_name, default="ce",
+                       help="loss registry name (ce, mae, mae*, gce, nce+agce, ...)")
+        p.add_argument("--rate", type=_rate, default=0.0, help="noise rate")
         p.add_argument("--seed", type=int, default=0)
     p.add_argument("--loss-params", type=_json_dict, default=None,
                    help='JSON object of loss parameters, e.g. \'{"epsilon": 0.5}\'')
     p.add_argument("--noise", default="symmetric", choices=["symmetric", "asymmetric", "none"])
+    p.add_argument("--noise-any-class", dest="noise_exclude_true", action="store_false", default=None,
+                   help="symmetric noise may redraw an example's own class (default: the paper's recipes "
+                        "draw from the other classes)")
+    p.add_argument("--clipnorm", type=float, default=None,
+                   help="clip the global gradient norm (the reference code of the active-passive losses uses 5)")
+    p.add_argument("--force", action="store_true", help="retrain from scratch, discarding checkpoints and results")
+    p.add_argument("--stop-on-stall", action="store_true",
+                   help="stop a run that is not learning (at chance with a frozen loss or exploding logits)")
     p.add_argument("--epochs", type=int, default=None, help="default: the paper's")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None, help="initial learning rate (default: the paper's)")
@@ -66,7 +108,7 @@ def check_backend(args):
 
 def overrides(args):
     out = {}
-    for key in ("epochs", "batch_size", "lr", "limit", "test_limit"):
+    for key in ("epochs", "batch_size", "lr", "limit", "test_limit", "clipnorm", "noise_exclude_true"):
         v = getattr(args, key)
         if v is not None:
             out[key] = v
@@ -97,8 +139,11 @@ def run_single(description, argv=None, **parser_defaults):
     from keras_robust import experiments as ex
 
     (config,) = configs(args, [args.loss], [args.rate], [args.seed])
-    h = ex.run(config, args.results, verbose=0 if args.quiet else 1,
-               distribute=False if args.no_distribute else "auto")
+    try:
+        h = ex.run(config, args.results, verbose=0 if args.quiet else 1, force=args.force,
+                   stop_on_stall=args.stop_on_stall, distribute=False if args.no_distribute else "auto")
+    except ex.RunError as e:
+        raise SystemExit(f"error: {e}") from None
     last = h["epochs"][-1]
     print(f"final test accuracy {100 * last['test_accuracy']:.2f} % after {last['epoch']} epochs "
           f"({ex.run_dir(config, args.results)}/history.json)")

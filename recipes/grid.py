@@ -18,10 +18,12 @@ def main(argv=None):
     from keras_robust import experiments as ex
 
     grid = configs(args, args.losses, args.rates, args.seeds)
-    hs = ex.grid(grid, args.results, shard=args.shard, verbose=0 if args.quiet else 1,
-                 distribute=False if args.no_distribute else "auto")
+    hs = ex.grid(grid, args.results, shard=args.shard, verbose=0 if args.quiet else 1, force=args.force,
+                 stop_on_stall=args.stop_on_stall, distribute=False if args.no_distribute else "auto")
     if args.report:
         ex.report(args.results)
+    if any("error" in h for h in hs):
+        raise SystemExit(1)
     return hs
 
 

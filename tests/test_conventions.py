@@ -152,3 +152,8 @@ def test_rce_gradient_scales_with_log_zero(rng):
     _, g4 = _grad(L.RCE(), y, z)
     _, g9 = _grad(L.RCE(log_zero=math.log(1e-4)), y, z)
     np.testing.assert_allclose(g9, g4 * math.log(1e-4) / -4.0, rtol=1e-4, atol=1e-8)
+
+
+def test_sce_with_both_weights_zero_is_refused():
+    with pytest.raises(ValueError, match="`alpha` and `beta` are both 0"):
+        L.SCE(alpha=0.0, beta=0.0)

@@ -190,7 +190,8 @@ def test_one_short_epoch_on_real_fashion_mnist(tmp_path, capsys):
     assert "epoch   1/1" in capsys.readouterr().out
     on_disk = json.loads((tmp_path / h["run_id"] / "history.json").read_text())
     assert on_disk["epochs"] == h["epochs"]
-    assert (tmp_path / h["run_id"] / "checkpoint" / "model.weights.h5").is_file()
+    ckpt = tmp_path / h["run_id"] / "checkpoint"
+    assert (ckpt / (ckpt / "LATEST").read_text().strip() / "model.weights.h5").is_file()
     # a finished run is skipped, not retrained
     again = ex.run(c, tmp_path)
     assert "skipped" in capsys.readouterr().out and again["epochs"] == h["epochs"]

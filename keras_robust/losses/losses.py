@@ -131,6 +131,8 @@ class SCE(RobustLoss):
     def __init__(self, alpha=0.1, beta=1.0, log_zero=-4.0, **kwargs):
         self.alpha = check_param("alpha", alpha, 0.0)
         self.beta = check_param("beta", beta, 0.0)
+        if self.alpha == 0.0 and self.beta == 0.0:
+            raise ValueError("`alpha` and `beta` are both 0: the loss would be identically zero.")
         self.log_zero = check_param("log_zero", log_zero, high=0.0, high_open=True)
         super().__init__(**kwargs)
 

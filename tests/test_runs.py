@@ -1,0 +1,181 @@
+"""Runs that must not lose work or fail silently: every noise kind, an epoch's
+checkpoint as one atomic commit, one process per run, damaged checkpoints named,
+grids that go on, and the not-learning monitor (issues 10 and 11)."""
+
+import json
+import os
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from keras_robust import experiments as ex
+from keras_robust import losses as L
+from keras_robust.monitor import LearningMonitor, NotLearningWarning, uniform_loss
+
+
+def _small(loss="ce", **kw):
+    base = dict(noise="symmetric", noise_rate=0.4, epochs=1, limit=320, test_limit=200)
+    base.update(kw)
+    return ex.paper_config("fashion_mnist", "mlp1024", loss, **base)
+
+
+def _strip(history):
+    return [{k: v for k, v in e.items() if k != "seconds"} for e in history["epochs"]]
+
+
+# -- noise kinds ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind, exclude, expected", [
+    ("asymmetric", False, None), ("symmetric", True, 80), ("symmetric", False, None), ("none", False, 0)])
+def test_every_noise_kind_runs(kind, exclude, expected, tmp_path):
+    rate = 0.0 if kind == "none" else 0.4
+    h = ex.run(_small(noise=kind, noise_rate=rate, noise_exclude_true=exclude, limit=200, test_limit=50),
+               tmp_path, verbose=0)
+    assert h["finished"]
+    if expected is None:
+        assert 0 < h["num_noisy"] < 80
+    else:
+        assert h["num_noisy"] == expected  # other-class noise: every relabelled example is wrong
+
+
+def test_clipnorm_reaches_the_optimizer(tmp_path):
+    h = ex.run(_small(clipnorm=5.0, limit=64, test_limit=20), tmp_path, verbose=0)
+    assert h["config"]["clipnorm"] == 5.0
+    model, _ = ex._build(_small(clipnorm=5.0), 10, (784,))
+    assert model.optimizer.global_clipnorm == 5.0
+    with pytest.raises(ValueError, match="clipnorm"):
+        _small(clipnorm=-1.0)
+
+
+# -- atomic checkpoints ----------------------------------------------------------------------------
+class _KillAtCommit:
+    """Raise (like a SIGKILL) inside `os.replace` when epoch ``epoch``'s commit names LATEST."""
+
+    def __init__(self, epoch):
+        self.epoch, self.real = epoch, os.replace
+
+    def __call__(self, src, dst):
+        if str(dst).endswith("LATEST") and f"epoch-{self.epoch:04d}" in open(src).read():
+            raise KeyboardInterrupt("killed before the commit")
+        return self.real(src, dst)
+
+
+def test_a_kill_before_the_commit_retrains_that_epoch_once(tmp_path, monkeypatch):
+    c = _small("ce", epochs=2, limit=256)
+    full = ex.run(c, tmp_path / "a", verbose=0)
+    monkeypatch.setattr(os, "replace", _KillAtCommit(2))
+    with pytest.raises(KeyboardInterrupt):
+        ex.run(c, tmp_path / "b", verbose=0)
+    monkeypatch.undo()
+    out = tmp_path / "b" / full["run_id"]
+    # weights, optimizer and history of epoch 2 were written, but not committed
+    assert (out / "checkpoint" / "LATEST").read_text().strip() == "epoch-0001"
+    resumed = ex.run(c, tmp_path / "b", verbose=0)
+    a, b = _strip(full), _strip(resumed)
+    assert [e["epoch"] for e in b] == [1, 2]
+    for ea, eb in zip(a, b):
+        for k in ea:
+            assert (eb[k] is None) if ea[k] is None else eb[k] == pytest.approx(ea[k], rel=1e-5, abs=1e-6), k
+
+
+def test_a_run_is_trained_by_one_process_at_a_time(tmp_path, capsys):
+    c = _small("ce", limit=64, test_limit=20)
+    out = ex.run_dir(c, tmp_path)
+    out.mkdir(parents=True)
+    with ex._RunLock(out, c.replace(backend=keras.backend.backend())):
+        with pytest.raises(ex.RunError, match="being trained by pid"):
+            ex.run(c, tmp_path, verbose=0)
+        # a grid skips it, runs the others, and lists it at the end
+        other = _small("mae", limit=64, test_limit=20)
+        hs = ex.grid([c, other], tmp_path, verbose=0)
+    assert sorted("error" in h for h in hs) == [False, True]
+    assert "1 of 2 runs could not run" in capsys.readouterr().err
+    assert ex.run(c, tmp_path, verbose=0)["finished"]  # the lock went with its holder
+
+
+# -- damaged checkpoints ---------------------------------------------------------------------------
+def _interrupted(tmp_path, c):
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ex.run(c, tmp_path, callbacks=[Kill()], verbose=0)
+    ckpt = ex.run_dir(c, tmp_path) / "checkpoint"
+    return ckpt / (ckpt / "LATEST").read_text().strip()
+
+
+@pytest.mark.parametrize("victim", ["optimizer.npz", "model.weights.h5", "state.json", "history.json"])
+def test_a_truncated_file_is_named_and_force_restarts(victim, tmp_path):
+    c = _small("ce", epochs=2, limit=64, test_limit=20)
+    folder = _interrupted(tmp_path, c)
+    data = (folder / victim).read_bytes()
+    (folder / victim).write_bytes(data[: len(data) // 3])
+    run_id = ex.run_dir(c, tmp_path).name
+    with pytest.raises(ex.RunError, match=rf"{run_id}.*{victim} is damaged.*--force"):
+        ex.run(c, tmp_path, verbose=0)
+    h = ex.run(c, tmp_path, verbose=0, force=True)
+    assert h["finished"] and [e["epoch"] for e in h["epochs"]] == [1, 2]
+
+
+def test_a_missing_checkpoint_is_not_a_silent_restart(tmp_path):
+    c = _small("ce", epochs=2, limit=64, test_limit=20)
+    folder = _interrupted(tmp_path, c)
+    (folder.parent / "LATEST").unlink()
+    with pytest.raises(ex.RunError, match="LATEST.*missing"):
+        ex.run(c, tmp_path, verbose=0)
+
+
+# -- the not-learning monitor ----------------------------------------------------------------------
+def _probe_model(k, scale):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(k)])
+    w = np.random.default_rng(0).standard_normal((4, k)).astype("float32")
+    model.layers[0].set_weights([scale * w, np.zeros(k, "float32")])
+    model.compile(loss=L.CrossEntropy())
+    return model
+
+
+def test_monitor_warns_once_records_and_stops():
+    k = 10
+    loss = L.NCEMAE(alpha=1.0, beta=20.0)
+    uniform = uniform_loss(loss, k)
+    assert uniform == pytest.approx(0.1 + 20 * 2 * 0.9, rel=1e-6)  # NCE + beta MAE at a uniform prediction
+    cb = LearningMonitor(k, probe=np.ones((8, 4), "float32"), loss=loss, stop=True)
+    cb.set_model(_probe_model(k, 1e4))  # saturated: logits of size 1e4
+    logs = {"accuracy": 0.1, "loss": uniform}
+    with pytest.warns(NotLearningWarning, match=r"not learning after epoch 3.*uniform prediction.*exploded.*clipnorm"):
+        cb.on_epoch_end(2, logs)
+    assert logs["not_learning"] == 1.0 and logs["logit_spread"] > 1000 and cb.model.stop_training
+    assert len(cb.findings) == 1 and cb.findings[0]["epoch"] == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NotLearningWarning)
+        cb.on_epoch_end(3, dict(logs))  # still stuck: no second warning
+
+
+@pytest.mark.parametrize("logs", [{"accuracy": 0.8, "loss": 36.1}, {"accuracy": 0.1, "loss": 12.0}])
+def test_monitor_is_quiet_when_learning_or_merely_slow(logs):
+    cb = LearningMonitor(10, probe=np.ones((8, 4), "float32"), loss=L.NCEMAE(beta=20.0))
+    cb.set_model(_probe_model(10, 1.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NotLearningWarning)
+        cb.on_epoch_end(0, logs)
+    assert logs["not_learning"] == 0.0 and cb.findings == []
+
+
+def test_monitor_bad_arguments():
+    for kw, name in (({"num_classes": 1}, "num_classes"), ({"num_classes": 10, "patience": 0}, "patience"),
+                     ({"num_classes": 10, "rtol": -1.0}, "rtol"), ({"num_classes": 10, "stop": "yes"}, "stop")):
+        with pytest.raises(ValueError, match=name):
+            LearningMonitor(**kw)
+
+
+def test_a_run_that_cannot_learn_says_so_and_stops(tmp_path, capsys):
+    # lr 1.0 with beta = 20 on 1 - a_k: the softmax saturates in the first epoch
+    c = _small("nce+mae", epochs=4, lr=1.0, loss_params={"beta": 20.0, "mae_form": "reduced"}, limit=640)
+    with pytest.warns(NotLearningWarning):
+        h = ex.run(c, tmp_path, stop_on_stall=True)
+    assert h["finished"] and h["stopped_early"].startswith("not learning") and len(h["epochs"]) < 4
+    assert "WARNING keras_robust: not learning" in capsys.readouterr().out
+    assert json.loads((ex.run_dir(c, tmp_path) / "history.json").read_text())["warnings"] == h["warnings"]
