@@ -11,6 +11,7 @@ hyperparameters from K), `schedules` (`EpsilonScheduler`), `noise`,
 
 from keras_robust import calibration, datasets, losses, metrics, models, noise, schedules
 from keras_robust.calibration import epsilon_for_classes
+from keras_robust.diagnostics import PreflightCheck, preflight
 from keras_robust.logit_bias import LogitBiasLayer, add_logit_bias, with_logit_bias
 from keras_robust.losses import MAEStar
 from keras_robust.metrics import FalseLabelAccuracy
@@ -23,6 +24,7 @@ __all__ = [
     "FalseLabelAccuracy",
     "LogitBiasLayer",
     "MAEStar",
+    "PreflightCheck",
     "add_logit_bias",
     "calibration",
     "datasets",
@@ -31,6 +33,7 @@ __all__ = [
     "metrics",
     "models",
     "noise",
+    "preflight",
     "schedules",
     "with_logit_bias",
 ]
