@@ -3,6 +3,7 @@
     keras-robust calibrate --classes 1000 [--target 0.15] [--logit-std 1] [--logit-mean 0] [--json]
     keras-robust curves --classes 1000 --losses ce,mae,gce --out curves.png
     keras-robust figures --out docs/figures
+    keras-robust preflight --model m.keras --loss mae --classes 1000 [--data random|fashion_mnist] [--json]
     keras-robust train --dataset fashion_mnist --loss mae* [--noise-rate 0.2] [--results results]
     keras-robust report [--results results]
 
@@ -251,6 +252,70 @@ def _cmd_report(args):
     return 0
 
 
+def _preflight_inputs(model, data, batch, seed):
+    import numpy as np
+
+    from keras_robust import datasets
+
+    shape = getattr(model, "input_shape", None)
+    if not isinstance(shape, tuple) or any(d is None for d in shape[1:]):
+        raise _Usage(f"the model must take one input of a fixed shape, got input_shape {shape!r}.")
+    shape = tuple(shape[1:])
+    if data == "random":  # the statistics of normalised images: every input N(0, 1)
+        return np.random.default_rng(seed).standard_normal((batch, *shape)).astype("float32")
+    if data in datasets.names():
+        x, _ = datasets.load(data, "test", limit=batch, verbose=0)
+        i = datasets.info(data)
+        x = x.astype("float32") / 255.0
+        x = x[..., None] if x.ndim == 3 else x
+        x = (x - np.asarray(i.mean, "float32")) / np.asarray(i.std, "float32")  # per channel, as in training
+        what = f"--data {data} images of shape {x.shape[1:]}"
+    elif data.endswith(".npy"):
+        x = np.load(data)[:batch].astype("float32")
+        what = f"--data {data} (shape {x.shape[1:]})"
+    else:
+        raise _Usage(f"--data must be 'random', a data set ({', '.join(datasets.names())}) or a .npy file, "
+                     f"got {data!r}.")
+    if int(np.prod(x.shape[1:])) != int(np.prod(shape)):
+        raise _Usage(f"{what} do not fit the model's input shape {shape}.")
+    return x.reshape((len(x), *shape))
+
+
+def _cmd_preflight(args):
+    import dataclasses
+
+    import keras
+
+    from keras_robust import losses
+    from keras_robust.diagnostics import preflight
+
+    if args.batch < 1:
+        raise _Usage(f"--batch must be an integer >= 1, got {args.batch}.")
+    if args.classes is not None:
+        _check_classes(args.classes)
+    if args.samples is not None and args.samples < 2:
+        raise _Usage(f"--samples must be an integer >= 2, got {args.samples}.")
+    model = keras.saving.load_model(args.model)
+    width = model.output_shape[-1] if isinstance(model.output_shape, tuple) else None
+    if args.classes is not None and args.loss is None and width is not None and width != args.classes:
+        raise _Usage(f"the model outputs {width} logits per example, not --classes {args.classes}.")
+    loss = None
+    if args.loss is not None:
+        try:
+            params = json.loads(args.loss_params) if args.loss_params else {}
+        except json.JSONDecodeError as e:
+            raise _Usage(f"--loss-params must be a JSON object, got {args.loss_params!r} ({e}).") from None
+        loss = losses.get(args.loss, num_classes=args.classes if args.classes is not None else width, **params)
+    x = _preflight_inputs(model, args.data, args.batch, args.seed)
+    report = preflight(model, loss, x, optimizer=args.optimizer, threshold=args.threshold,
+                       samples=args.samples, seed=args.seed)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(report), indent=2))
+    else:
+        print(report)
+    return 0 if report.learns else 1
+
+
 def _parser():
     p = _Parser(prog="keras-robust", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -292,6 +357,22 @@ def _parser():
     t.add_argument("--set", action="append", metavar="FIELD=VALUE", help="any other RunConfig field")
     t.add_argument("--results", default="results")
     t.set_defaults(fn=_cmd_train)
+
+    pf = sub.add_parser("preflight", help="will this loss learn with this saved, freshly initialised model? "
+                        "(exit 0: yes, 1: no, 2: bad input)")
+    pf.add_argument("--model", required=True, help="a saved Keras model (.keras) that outputs logits")
+    pf.add_argument("--loss", default=None, help="registry name (default: the model's compiled loss)")
+    pf.add_argument("--loss-params", default=None, help='JSON, e.g. \'{"q": 0.7}\'')
+    pf.add_argument("--classes", "-K", type=_int, default=None, help="K of the loss (must be the output width)")
+    pf.add_argument("--data", default="random",
+                    help="inputs: 'random' (N(0, 1), like normalised images), a data set name, or a .npy file")
+    pf.add_argument("--batch", type=_int, default=256, help="examples in the batch (default 256)")
+    pf.add_argument("--optimizer", default=None, help="e.g. sgd, adam (default: the model's compiled one)")
+    pf.add_argument("--threshold", type=_float, default=0.01, help="overlap below which it does not learn")
+    pf.add_argument("--samples", type=_int, default=None, help="Monte-Carlo draws per z_k")
+    pf.add_argument("--seed", type=_int, default=0)
+    pf.add_argument("--json", action="store_true", help="print the report as JSON")
+    pf.set_defaults(fn=_cmd_preflight)
 
     r = sub.add_parser("report", help="tables and plots of all runs (keras_robust.experiments.report)")
     r.add_argument("--results", default="results")
