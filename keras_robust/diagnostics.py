@@ -290,6 +290,10 @@ def _resolve_loss(loss, model, width):
             except (TypeError, ValueError):
                 raise ValueError(f"Unknown loss {loss!r} for preflight ({e}); "
                                  f"known: {', '.join(losses.names())}.") from None
+    if callable(loss) and not isinstance(loss, keras.losses.Loss):
+        raise ValueError(f"The loss {getattr(loss, '__name__', loss)!r} is a plain function (how Keras stores a "
+                         "loss compiled by its snake_case name); preflight needs a loss object that takes logits, "
+                         "e.g. keras.losses.SparseCategoricalCrossentropy(from_logits=True) or a keras_robust loss.")
     if not isinstance(loss, keras.losses.Loss):
         raise TypeError(f"`loss` must be a keras.losses.Loss or a keras_robust loss name, got {loss!r}.")
     config = loss.get_config()

@@ -258,3 +258,8 @@ def test_callback_names_an_adaptive_optimizer_and_synthetic_inputs():
     assert len(found) == 1
     message = str(found[0].message)
     assert "\n" not in message and "Adam is adaptive" in message and "synthetic" in message
+
+
+def test_plain_function_loss_is_named():
+    with pytest.raises(ValueError, match="plain function.*from_logits=True"):
+        preflight(_small(10), "sparse_categorical_crossentropy", _x())
