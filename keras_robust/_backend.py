@@ -108,3 +108,16 @@ def mirrored_strategy():
     import tensorflow as tf
 
     return tf.distribute.MirroredStrategy()
+
+
+def traced_as_constant(value, traced):
+    """True when a JAX trace of ``traced`` reads ``value`` as a constant (a variable outside the model state).
+
+    Inside a compiled JAX step the model's variables are tracers; any other
+    variable's value is a concrete array that `jit` bakes into the step.
+    """
+    if name() != "jax":
+        return False
+    import jax
+
+    return isinstance(traced, jax.core.Tracer) and not isinstance(value, jax.core.Tracer)

@@ -18,24 +18,22 @@ backend, and logs ``epsilon``::
     model.compile(loss=loss, optimizer="sgd")
     model.fit(x, y, epochs=198, callbacks=[kr.schedules.EpsilonScheduler()])
 
-How the new epsilon reaches the compiled step: a `LogitBiasLayer`'s epsilon is
-a non-trainable model weight, read by the step on every backend. A loss's
-epsilon is a variable outside the model: TensorFlow's `tf.function` reads it
-by reference and torch runs eagerly, but JAX's `jit` traces its value into the
-compiled step as a constant. On JAX the scheduler therefore rebuilds the
-model's train and test functions (``make_train_function(force=True)`` around a
-new step function object, since `jax.jit` reuses the trace of an equal bound
-method) at the start of an epoch whose loss epsilon differs from the one
-traced, including the first epoch of a `fit` whose step it did not build. Each
-change costs one recompilation of the step (on a 784-1024-512-512-10 MLP, a
-few seconds on CPU); with many changes (e.g. `AdaptiveEpsilon`) prefer
-`LogitBiasLayer` on JAX. Setting ``loss.epsilon`` by hand between JAX steps,
-outside this callback, does not reach an already compiled step.
+How the new epsilon reaches the compiled step: epsilon is model state, the way
+``optimizer.learning_rate`` is. A `LogitBiasLayer`'s epsilon is a
+non-trainable weight of the model. A loss's epsilon is a `keras.Variable` of
+the loss; while the scheduler is in a `fit` (or `evaluate`) it assigns that
+variable to the model as an attribute (Keras tracks it: it becomes one of
+``model.non_trainable_variables``), so every backend's compiled step receives
+its current value as an input, JAX's ``jit`` included, and nothing is
+retraced; at the end of the call it is detached again, so saved weights do not
+change. ``EpsilonScheduler()`` without any schedule is such a carrier only:
+then a hand-set ``loss.epsilon`` reaches the JAX step too. Without the
+scheduler, a JAX step holds a loss's epsilon as the constant it traced, and
+the loss warns when it is changed after that.
 """
 
 import math
 import numbers
-import weakref
 
 import keras
 import numpy as np
@@ -46,9 +44,6 @@ from keras_robust.logit_bias import LogitBiasLayer
 from keras_robust.losses.base import RobustLoss
 
 register = keras.saving.register_keras_serializable(package="keras_robust")
-
-# model -> (train step, test step, {id(loss): epsilon traced into them}); JAX only
-_TRACES = weakref.WeakKeyDictionary()
 
 WEBVISION_VALUES = (5.2, 4.8, 4.3, 3.7, 3.0, 2.3)
 WEBVISION_EPOCHS_PER_VALUE = 11
@@ -462,23 +457,7 @@ def get(identifier):
 
 
 # -- the callback -----------------------------------------------------------------
-def _rebuild_step(model, step_name, make_function):
-    """``make_function(force=True)`` around a new step function object, so JAX retraces.
-
-    `jax.jit` caches traces by the function it wraps, and bound methods compare
-    equal: while anything still holds the previous step, ``jit(model.train_step)``
-    would reuse its trace, epsilon included. A fresh closure has no cached trace.
-    """
-    step = getattr(model, step_name)
-
-    def fresh_step(state, data):
-        return step(state, data)
-
-    object.__setattr__(model, step_name, fresh_step)
-    try:
-        make_function(force=True)
-    finally:
-        object.__delattr__(model, step_name)
+_STATE_ATTR = "keras_robust_logit_bias_{}"  # model attributes carrying the losses' epsilon
 
 
 def _has_bias(target):
@@ -536,7 +515,8 @@ class EpsilonScheduler(keras.callbacks.Callback):
             raise ValueError(f"`verbose` must be 0, 1 or 2, got {verbose!r}.")
         self.verbose = verbose
         self._active = None
-        self._traced = {}
+        self._attached = []
+        self._in_fit = False
         self._epsilon = None
 
     # -- targets ------------------------------------------------------------------
@@ -546,9 +526,12 @@ class EpsilonScheduler(keras.callbacks.Callback):
         for loss in keras.tree.flatten(getattr(model, "loss", None) or []):
             if isinstance(loss, RobustLoss) and loss.epsilon is not None and all(loss is not f for f in found):
                 found.append(loss)
-        for layer in model._flatten_layers(include_self=False, recursive=True):
-            if isinstance(layer, LogitBiasLayer):
+        stack = list(getattr(model, "layers", []))
+        while stack:  # every layer, nested models included (public `layers` only)
+            layer = stack.pop(0)
+            if isinstance(layer, LogitBiasLayer) and all(layer is not f for f in found):
                 found.append(layer)
+            stack.extend(getattr(layer, "layers", []) if isinstance(layer, keras.Model) else [])
         return found
 
     def _resolve_targets(self):
@@ -562,61 +545,50 @@ class EpsilonScheduler(keras.callbacks.Callback):
         active = []
         for target in targets:
             schedule = self.schedule if self.schedule is not None else getattr(target, "logit_bias_schedule", None)
-            if schedule is not None:
-                active.append((target, schedule))
-                if isinstance(target, RobustLoss):
-                    target.followed_by_scheduler = True  # silences the loss's "no scheduler" warning
-        if not active:
-            raise ValueError(
-                "EpsilonScheduler has no schedule: `schedule` is None and none of its targets "
-                f"({', '.join(_describe(t) for t in targets)}) was built with `logit_bias=<schedule>`."
-            )
+            if isinstance(target, RobustLoss):
+                target.followed_by_scheduler = True  # silences the loss's "no scheduler" warning
+            active.append((target, schedule))
         return active
 
-    @staticmethod
-    def _in_model_state(target):
-        # A layer's weight is an input of the compiled step on every backend.
-        return isinstance(target, keras.layers.Layer)
+    def _attach(self):
+        """Make the losses' epsilon variables model state (Keras tracks variables set as attributes)."""
+        self._detach()
+        variables = [t._epsilon for t, _ in self._active if isinstance(t, RobustLoss)]
+        self._attached = []
+        for i, variable in enumerate(variables):
+            name = _STATE_ATTR.format(i)
+            setattr(self.model, name, variable)
+            self._attached.append(name)
 
-    def _retrace(self, traced):
-        """JAX: rebuild the model's train and test steps, which hold the losses' epsilon as constants."""
-        model = self.model
-        if getattr(model, "train_function", None) is not None:
-            _rebuild_step(model, "train_step", model.make_train_function)
-        if getattr(model, "test_function", None) is not None:
-            _rebuild_step(model, "test_step", model.make_test_function)
-        _TRACES[model] = (model.train_function, model.test_function, dict(traced))
-
-    def _needs_retrace(self):
-        return keras.backend.backend() == "jax" and any(not self._in_model_state(t) for t, _ in self._active)
+    def _detach(self):
+        for name in getattr(self, "_attached", None) or []:
+            if hasattr(self.model, name):
+                delattr(self.model, name)  # Keras untracks it: saved weights are unchanged
+        self._attached = []
 
     # -- callback hooks ---------------------------------------------------------------
-    def on_train_begin(self, logs=None):
+    def set_model(self, model):
+        """Called by `fit`/`evaluate` before the step is built: the losses' epsilon joins the model state."""
+        super().set_model(model)
         self._active = self._resolve_targets()
-        self._traced = {}
-        if self._needs_retrace():
-            # Steps built by this scheduler (or an earlier one) for the same model
-            # are reused with the epsilon they were traced with; any other step
-            # (a first fit, or one built elsewhere) may hold any epsilon.
-            entry = _TRACES.get(self.model)
-            model = self.model
-            if entry is not None and entry[0] is model.train_function and entry[1] is model.test_function:
-                self._traced = dict(entry[2])
+        self._attach()
+
+    def on_train_begin(self, logs=None):
+        if self._active is None:
+            self.set_model(self.model)
+        self._in_fit = True
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._active is None:
             self.on_train_begin()
-        stale = False
         values = []
         for target, schedule in self._active:
+            if schedule is None:  # a carrier only: log the epsilon in use
+                values.append(target.epsilon)
+                continue
             value = epsilon_value(schedule(epoch), "schedule", epoch)
             target.epsilon = value
             values.append(value)
-            if not self._in_model_state(target) and self._traced.get(id(target)) != value:
-                self._traced[id(target)] = value
-                stale = True
-        if stale and self._needs_retrace():
-            self._retrace(self._traced)
         self._epsilon = values
         if self.verbose > 0:
             shown = ", ".join(f"{_describe(t)}={v:g}" for (t, _), v in zip(self._active, values))
@@ -633,16 +605,19 @@ class EpsilonScheduler(keras.callbacks.Callback):
                 logs[f"epsilon_{name}" if names.count(name) == 1 else f"epsilon_{name}_{i}"] = value
         updated = []
         for _, schedule in self._active:
-            if hasattr(schedule, "update") and all(schedule is not s for s in updated):
+            if schedule is not None and hasattr(schedule, "update") and all(schedule is not s for s in updated):
                 schedule.update(epoch, logs)
                 updated.append(schedule)
 
     def on_train_end(self, logs=None):
-        entry = _TRACES.get(self.model) if self._active is not None and self._needs_retrace() else None
-        if entry is not None and entry[0] is self.model.train_function:
-            # a test step first built during this fit (validation) traced the same epsilon
-            _TRACES[self.model] = (entry[0], self.model.test_function, entry[2])
+        self._in_fit = False
+        self._detach()
         self._active = None
+
+    def on_test_end(self, logs=None):
+        if not self._in_fit:  # a standalone `evaluate(callbacks=[scheduler])`, not fit's validation
+            self._detach()
+            self._active = None
 
     # -- serialisation ------------------------------------------------------------------
     def get_config(self):

@@ -399,9 +399,6 @@ def test_scheduler_errors_in_fit():
     # no logit bias anywhere
     with pytest.raises(ValueError, match="found no logit bias"):
         _compiled(MAE()).fit(x, y, epochs=1, verbose=0, callbacks=[S.EpsilonScheduler(1.0)])
-    # a bias but no schedule
-    with pytest.raises(ValueError, match="no schedule"):
-        _compiled(MAE(logit_bias=1.0)).fit(x, y, epochs=1, verbose=0, callbacks=[S.EpsilonScheduler()])
     # a schedule that returns nonsense
     with pytest.raises(ValueError, match="epoch 0"):
         _compiled(MAE(logit_bias=1.0)).fit(
@@ -422,28 +419,54 @@ class _StepRecorder(keras.callbacks.Callback):
         self.functions.append(self.model.train_function)
 
 
-def test_step_rebuilt_only_when_loss_epsilon_changes(capsys):
+def test_epsilon_is_model_state_no_step_is_rebuilt(capsys):
     x, y = _data()
     model = _compiled(MAE(logit_bias=1.0))
     recorder = _StepRecorder()
     schedule = S.Piecewise([2], [1.0, 2.0])
-    model.fit(x, y, epochs=4, batch_size=16, verbose=0, callbacks=[S.EpsilonScheduler(schedule, verbose=1), recorder])
+    history = model.fit(x, y, epochs=4, batch_size=16, verbose=0,
+                        callbacks=[S.EpsilonScheduler(schedule, verbose=1), recorder])
     f = recorder.functions
-    if keras.backend.backend() == "jax":  # jit froze epsilon: a new step when (and only when) it changes
-        assert f[0] is f[1] and f[1] is not f[2] and f[2] is f[3]
-    else:  # the step reads the variable: never rebuilt
-        assert f[0] is f[1] is f[2] is f[3]
+    assert f[0] is f[1] is f[2] is f[3]  # every backend: epsilon is an input of the step
+    logits = _logits(model, x)  # lr 0: the model is frozen, so each epoch's loss is its epsilon's
+    np.testing.assert_allclose(history.history["loss"], [mae_reference(logits, y, e) for e in (1, 1, 2, 2)],
+                               rtol=1e-5)
     out = capsys.readouterr().out
     assert "Epoch 1: EpsilonScheduler setting epsilon: mae=1" in out
     assert "Epoch 3: EpsilonScheduler setting epsilon: mae=2" in out
-    # a later fit at the same epsilon (a new scheduler, with validation) reuses the step ...
-    for _ in range(2):
-        model.fit(x, y, epochs=1, verbose=0, validation_data=(x, y), callbacks=[S.EpsilonScheduler(2.0), recorder])
-    assert recorder.functions[4] is recorder.functions[5] is (f[3] if keras.backend.backend() == "jax" else f[0])
-    # ... and one at another epsilon does not, and its loss is right
-    history = model.fit(x, y, epochs=1, verbose=0, callbacks=[S.EpsilonScheduler(0.5), recorder])
-    assert (recorder.functions[6] is not f[3]) == (keras.backend.backend() == "jax")
-    np.testing.assert_allclose(history.history["loss"], [mae_reference(_logits(model, x), y, 0.5)], rtol=1e-5)
+    # the scheduler detaches epsilon after fit: saved weights are the model's own
+    assert [v.path for v in model.non_trainable_variables if "logit_bias" in v.path] == []
+    # later fits (with validation) at another epsilon: right loss
+    history = model.fit(x, y, epochs=1, verbose=0, validation_data=(x, y), callbacks=[S.EpsilonScheduler(0.5)])
+    np.testing.assert_allclose(history.history["loss"], [mae_reference(logits, y, 0.5)], rtol=1e-5)
+    np.testing.assert_allclose(history.history["val_loss"], [mae_reference(logits, y, 0.5)], rtol=1e-5)
+
+
+def test_hand_set_epsilon_reaches_training_with_the_scheduler_as_carrier():
+    x, y = _data()
+    loss = MAE(logit_bias=1.0)
+    model = _compiled(loss)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[S.EpsilonScheduler()])  # no schedule: a carrier
+    loss.epsilon = 6.0  # by hand, between two fits
+    history = model.fit(x, y, epochs=1, verbose=0, callbacks=[S.EpsilonScheduler()])
+    eager = float(keras.ops.convert_to_numpy(loss(y, _logits(model, x))))
+    assert history.history["loss"][0] == pytest.approx(eager, rel=1e-5)
+    assert eager == pytest.approx(mae_reference(_logits(model, x), y, 6.0), rel=1e-5)
+    assert history.history["epsilon"] == [6.0]
+
+
+def test_hand_set_epsilon_without_scheduler():
+    x, y = _data()
+    loss = MAE(logit_bias=1.0)
+    model = _compiled(loss)
+    model.fit(x, y, epochs=1, verbose=0)
+    if keras.backend.backend() == "jax":  # the step holds 1.0 as a constant: the change is announced
+        with pytest.warns(UserWarning, match="EpsilonScheduler"):
+            loss.epsilon = 6.0
+    else:  # TF's graph and torch read the variable: the change takes effect
+        loss.epsilon = 6.0
+        history = model.fit(x, y, epochs=1, verbose=0)
+        assert history.history["loss"][0] == pytest.approx(mae_reference(_logits(model, x), y, 6.0), rel=1e-5)
 
 
 def test_find_targets_in_list_dict_and_nested_models():

@@ -112,16 +112,25 @@ class RobustLoss(keras.losses.Loss):
 
     @epsilon.setter
     def epsilon(self, value):
-        """Set epsilon. On TF and torch a compiled step reads the new value; on
-        JAX a step compiled earlier keeps the old one (the loss is not part of
-        the model state): use `keras_robust.EpsilonScheduler`, which rebuilds
-        the step when epsilon changes, or a `LogitBiasLayer`."""
+        """Set epsilon. TF's graphs and torch read the variable; a JAX step
+        receives it only while `keras_robust.EpsilonScheduler` is in the
+        callbacks (it makes epsilon model state). A JAX step compiled without
+        it holds the value it traced: changing it then warns."""
         if self._epsilon is None:
             raise ValueError(
                 f"{type(self).__name__} was built without a logit bias; build it "
                 "with `logit_bias=0.0` (or a schedule) to change epsilon later."
             )
-        self._epsilon.assign(check_logit_bias("epsilon", value))
+        value = check_logit_bias("epsilon", value)
+        frozen = getattr(self, "_frozen_epsilon", None)
+        if frozen is not None and value != frozen and not getattr(self, "followed_by_scheduler", False):
+            warnings.warn(
+                f"{self.name}: a JAX step compiled earlier holds epsilon = {frozen:g} as a constant, so "
+                f"epsilon = {value:g} will not reach it. Pass `keras_robust.EpsilonScheduler()` to fit/evaluate "
+                "(it makes epsilon part of the model's state), or use a LogitBiasLayer.",
+                stacklevel=2,
+            )
+        self._epsilon.assign(value)
 
     @property
     def params(self):
@@ -159,7 +168,10 @@ class RobustLoss(keras.losses.Loss):
         logits = y_pred if self.from_logits else ops.log(ops.maximum(y_pred, F.TINY))
         y, valid = _labels.normalize(y_true, y_pred, k)
         if self._epsilon is not None:
-            logits = F.add_logit_bias(logits, y, self._epsilon.value)
+            epsilon = self._epsilon.value
+            if _backend.traced_as_constant(epsilon, logits):
+                self._frozen_epsilon = float(ops.convert_to_numpy(epsilon))
+            logits = F.add_logit_bias(logits, y, epsilon)
         values = self.loss_fn(y, logits)
         if valid is not None:
             values = ops.where(valid, values, float("nan"))
