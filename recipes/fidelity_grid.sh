@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The MLP1024 fidelity grids of issue 10, in priority order, as one shard of N:
+#   SHARD=1/2 nohup recipes/fidelity_grid.sh > results/grid-1.log 2>&1 &
+#   SHARD=2/2 nohup recipes/fidelity_grid.sh > results/grid-2.log 2>&1 &
+# Resumable and shard-safe (finished runs are skipped, a run is locked while it trains);
+# afterwards: python -m recipes.compare --results results/mlp1024 --out docs/results/mlp1024.md
+set -u
+cd "$(dirname "$0")/.."
+SHARD="${SHARD:-1/1}"
+PY="${PY:-.venv/bin/python}"
+LOSSES=ce,mae,mae*,gce,nfl+mae,nce+mae,bitempered
+grid() {  # dataset seeds rates
+  KERAS_BACKEND=jax "$PY" -m recipes.grid --dataset "$1" --arch mlp1024 --losses "$LOSSES" \
+    --seeds "$2" --rates "$3" --shard "$SHARD" --results results/mlp1024 --no-distribute
+}
+grid fashion_mnist 0 0.4,0
+grid fashion_mnist 1,2 0.4,0
+grid fashion_mnist 0,1,2 0.1,0.2,0.6
+grid cifar10 0,1,2 0.4,0
+grid cifar10 0,1,2 0.1,0.2,0.6
