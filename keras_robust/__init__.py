@@ -3,14 +3,14 @@
     import keras_robust as kr
     model.compile(loss=kr.MAEStar(num_classes=100), optimizer="sgd")
 
-Modules: `losses`, `logit_bias`, `calibration` (epsilon(K), error curves,
-hyperparameters from K), `schedules` (`EpsilonScheduler`), `noise`,
+Modules: `epsilon` (Eq. 4: epsilon(K)), `losses`, `logit_bias`, `calibration`
+(error curves, hyperparameters from K), `schedules` (`EpsilonScheduler`), `noise`,
 `metrics`, `datasets`, `models`. Import `keras_robust.tuner` (keras-tuner),
 `keras_robust.experiments` and `keras_robust.plots` (matplotlib) explicitly.
 """
 
-from keras_robust import calibration, datasets, losses, metrics, models, noise, schedules
-from keras_robust.calibration import epsilon_for_classes
+from keras_robust import calibration, datasets, epsilon, losses, metrics, models, noise, schedules
+from keras_robust.epsilon import epsilon_for_classes
 from keras_robust.diagnostics import PreflightCheck, preflight
 from keras_robust.logit_bias import LogitBiasLayer, add_logit_bias, with_logit_bias
 from keras_robust.losses import MAEStar
@@ -28,6 +28,7 @@ __all__ = [
     "add_logit_bias",
     "calibration",
     "datasets",
+    "epsilon",
     "epsilon_for_classes",
     "losses",
     "metrics",

@@ -1,16 +1,29 @@
 """Argument checks shared by the whole library: one message per kind of mistake.
 
-Each returns the value converted (``float`` / ``int``) or raises a
-`ValueError` that names the argument and the offending value.
+Each returns the value converted (``float`` / ``int``) or raises an error
+that names the argument and the offending value: a `ValueError` for a value
+out of range, an `ArgumentTypeError` (both a `TypeError` and a `ValueError`)
+for a value of the wrong type.
 """
 
 import math
 import numbers
 
 
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type (a string for a number, a float for a count, a bool).
+
+    Both a `TypeError` (what Python raises for a wrong type) and a `ValueError`
+    (what the library raised for every bad argument before), so either
+    ``except`` clause catches it.
+    """
+
+
 def check_finite(name, value):
     """``value`` as a float; it must be a finite real number (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ArgumentTypeError(f"`{name}` must be a finite number, got {value!r} of type {type(value).__name__}.")
+    if not math.isfinite(value):
         raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
     return float(value)
 
@@ -31,9 +44,28 @@ def check_number(name, value, low=None, high=None, low_open=False, high_open=Fal
 
 def check_int(name, value, minimum):
     """``value`` as an int ``>= minimum`` (integral types only, not bool)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ArgumentTypeError(
+            f"`{name}` must be an integer >= {minimum}, got {value!r} of type {type(value).__name__}."
+        )
+    if value < minimum:
         raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
     return int(value)
+
+
+def check_probability(name, value):
+    """``value`` as a float in the open interval (0, 1)."""
+    return check_number(name, value, 0.0, 1.0, low_open=True, high_open=True)
+
+
+def check_fraction(name, value, high=1.0):
+    """``value`` as a float in the closed interval ``[0, high]``."""
+    return check_number(name, value, 0.0, high)
+
+
+def check_seed(name, value):
+    """A random seed: a non-negative integer (Python or NumPy, not bool)."""
+    return check_int(name, value, 0)
 
 
 def check_num_classes(num_classes, argument="num_classes"):

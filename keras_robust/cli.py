@@ -19,9 +19,7 @@ import sys
 
 # genCE: the paper's Sec. 3.3 reference (K = 100, q = 0.7 -> q = 0.48 at K = 1000).
 GCE_REFERENCE = (100, 0.7)
-# NCE-AGCE: the CIFAR-100 parameters at K = 100 give the target <delta_k>(0) (about -0.021);
-# beta is solved with alpha, q, a fixed at the paper's K = 1000 choice (appendix 4).
-NCE_AGCE_FIXED = {"alpha": 100.0, "q": 0.05, "a": 0.05}
+# NCE-AGCE: one rule, shared with the tuner: keras_robust.calibration.transfer_nce_agce.
 # The transfers hold samples * K draws of the other logits: 2**27 (about 1 GiB
 # as float64) allows K ~ 1e6 at the default 128 samples. eps(K) has no limit.
 MAX_TRANSFER_DRAWS = 2**27
@@ -79,14 +77,16 @@ def calibrate(num_classes, target=0.15, logits=None, samples=None, seed=0):
 
     - ``mae*``: ``epsilon = eps(K)`` solving Eq. 4 with ``<a_k> = target``.
     - ``gce``: ``q`` keeping ``<delta_k>(0)`` of (K = 100, q = 0.7) (Sec. 3.3).
-    - ``nce+agce``: ``beta`` keeping ``<delta_k>(0)`` of the CIFAR-100 parameters
-      at K = 100, with ``alpha = 100, q = a = 0.05`` (appendix 4).
+    - ``nce+agce``: `keras_robust.calibration.transfer_nce_agce`: ``alpha``
+      keeping ``<delta_k>(0)`` of the literature's setting at the nearest
+      reference K (CIFAR-100's for K >= 32), with ``beta = 0.7, a = q = 0.05``
+      for K > 100 (the paper's appendix 4 shape), the reference's otherwise.
 
     A transfer that has no solution in its parameter range is reported with
     ``"feasible": False`` and the reason (e.g. genCE would need ``q > 1`` for K < 100).
     """
-    from keras_robust import losses
-    from keras_robust.calibration import LogitModel, epsilon_for_classes, error_curve, match_hyperparameter
+    from keras_robust.calibration import LogitModel, epsilon_for_classes, match_hyperparameter
+    from keras_robust.calibration.transfer import nce_agce_rule, transfer_nce_agce
 
     model = LogitModel() if logits is None else logits
     eps = epsilon_for_classes(num_classes, target=target, logits=model)
@@ -127,21 +127,10 @@ def calibrate(num_classes, target=0.15, logits=None, samples=None, seed=0):
         "gce", "q", reference=GCE_REFERENCE, num_classes=num_classes, bracket=(1e-3, 1.0),
         logits=model, samples=n, seed=seed),
         f"<delta_k>(0) of genCE with q = {q_ref:g} at K = {k_ref} (paper Sec. 3.3)")
-    ref_params = dict(losses.PAPER_PARAMETERS["cifar100"]["nce+agce"])
-    ref_text = ("<delta_k>(0) of NCE-AGCE with the CIFAR-100 parameters "
-                + ", ".join(f"{p}={v:g}" for p, v in ref_params.items())
-                + " at K = 100; beta solved with " + ", ".join(f"{p}={v:g}" for p, v in NCE_AGCE_FIXED.items())
-                + " (paper appendix 4)")
-
-    def nce_agce():
-        ref = error_curve(losses.get("nce+agce", num_classes=100, **ref_params), 100, [0.0],
-                          logits=model, samples=n, seed=seed)
-        return match_hyperparameter("nce+agce", "beta", reference=float(ref.true[0]), num_classes=num_classes,
-                                    bracket=(1e-3, 100.0), fixed=NCE_AGCE_FIXED, logits=model, samples=n, seed=seed)
-
-    m = transfer("nce+agce", nce_agce, ref_text)
+    m = transfer("nce+agce", lambda: transfer_nce_agce(num_classes, logits=model, samples=n, seed=seed),
+                 nce_agce_rule(num_classes))
     if m is not None:
-        out["nce+agce"].update(NCE_AGCE_FIXED)
+        out["nce+agce"].update(m.params, method=m.method)
     return out
 
 
@@ -150,10 +139,10 @@ def _print_calibration(result):
     print(f"K = {k}, target <a_k> = C = {result['target']:g}, initial logits "
           f"N({result['logits']['mean']:g}, {result['logits']['std']:g}^2)")
     print(f"  epsilon(K) = {result['mae*']['epsilon']:.6f}   (MAE*: {result['mae*']['reference']})")
-    for key, label, param in (("gce", "genCE", "q"), ("nce+agce", "NCE-AGCE", "beta")):
+    for key, label, param in (("gce", "genCE", "q"), ("nce+agce", "NCE-AGCE", "alpha")):
         r = result[key]
         if r["feasible"]:
-            extra = "".join(f", {p} = {r[p]:g}" for p in NCE_AGCE_FIXED) if key == "nce+agce" else ""
+            extra = "".join(f", {p} = {r[p]:g}" for p in ("beta", "a", "q")) if key == "nce+agce" else ""
             print(f"  {label}: {param} = {r[param]:.4f} +- {r[param + '_se']:.4f}{extra}   "
                   f"(keeps <delta_k>(0) = {r['target_delta0']:.5f}: {r['reference']})")
         else:

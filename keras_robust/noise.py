@@ -27,6 +27,8 @@ import numbers
 
 import numpy as np
 
+from keras_robust._checks import check_fraction, check_num_classes, check_seed
+
 __all__ = [
     "CIFAR10_ASYMMETRIC_MAP",
     "asymmetric_noise",
@@ -51,34 +53,10 @@ _ROW_SUM_ATOL = 1e-6
 # ----------------------------------------------------------------------------
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer, got {value!r} of type {type(value).__name__}.")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {value}.")
-    return value
-
-
-def _check_rate(rate):
-    if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
-        raise TypeError(f"`rate` must be a real number in [0, 1], got {rate!r} of type {type(rate).__name__}.")
-    rate = float(rate)
-    if not (0.0 <= rate <= 1.0):  # also rejects NaN
-        raise ValueError(f"`rate` must be in [0, 1], got {rate!r}.")
-    return rate
-
-
 def _rng(seed):
     if seed is None or isinstance(seed, np.random.Generator):
         return np.random.default_rng(seed)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(
-            f"`seed` must be a non-negative integer, a numpy.random.Generator or None, got {seed!r}."
-        )
-    if seed < 0:
-        raise ValueError(f"`seed` must be non-negative, got {seed}.")
-    return np.random.default_rng(int(seed))
+    return np.random.default_rng(check_seed("seed", seed))
 
 
 def _check_labels(labels, num_classes=None, name="labels"):
@@ -151,8 +129,8 @@ def symmetric_noise(labels, rate, num_classes, *, seed=None, exclude_true=False,
         ``(noisy_labels, mask)``, or ``(noisy_labels, mask, selected)``;
         ``mask`` marks the labels that actually changed.
     """
-    num_classes = _check_int("num_classes", num_classes, 2)
-    rate = _check_rate(rate)
+    num_classes = check_num_classes(num_classes)
+    rate = check_fraction("rate", rate)
     arr, flat = _check_labels(labels, num_classes)
     rng = _rng(seed)
     n = flat.size
@@ -170,8 +148,8 @@ def symmetric_noise(labels, rate, num_classes, *, seed=None, exclude_true=False,
 
 def symmetric_transition_matrix(num_classes, rate, *, exclude_true=False):
     """The expected label transition matrix ``T[i, j] = P(noisy = j | true = i)`` of `symmetric_noise`."""
-    num_classes = _check_int("num_classes", num_classes, 2)
-    rate = _check_rate(rate)
+    num_classes = check_num_classes(num_classes)
+    rate = check_fraction("rate", rate)
     if exclude_true:
         t = np.full((num_classes, num_classes), rate / (num_classes - 1))
         np.fill_diagonal(t, 1.0 - rate)
@@ -232,8 +210,8 @@ def asymmetric_noise(
         ``(noisy_labels, mask)``, or ``(noisy_labels, mask, selected)``.
     """
     if num_classes is not None:
-        num_classes = _check_int("num_classes", num_classes, 2)
-    rate = _check_rate(rate)
+        num_classes = check_num_classes(num_classes)
+    rate = check_fraction("rate", rate)
     default_map = class_map is None
     if default_map and num_classes is not None and num_classes != 10:
         raise ValueError(
@@ -346,7 +324,7 @@ def empirical_transition_matrix(true_labels, noisy_labels, num_classes):
 
     Rows of classes absent from ``true_labels`` are zero.
     """
-    num_classes = _check_int("num_classes", num_classes, 2)
+    num_classes = check_num_classes(num_classes)
     _, a = _check_labels(true_labels, num_classes, "true_labels")
     _, b = _check_labels(noisy_labels, num_classes, "noisy_labels")
     if a.shape != b.shape:

@@ -13,10 +13,14 @@ its trials near it.
   of Eq. 4 for MAE*, genCE's ``q`` and NCE-AGCE's ``alpha`` matched on
   ``<delta_k>(0)`` (Eq. 3) to the literature's setting at the nearest
   reference ``K`` (10 or 100), the literature's values for the other losses.
-* `CalibratedOracle` wraps a random-search or Bayesian-optimisation oracle: its
-  first trials are those seeds, then a fraction of the trials samples the loss
-  parameters in a narrow window around a seed while the wrapped strategy
-  proposes the rest; the other trials are the wrapped strategy's own.
+* `CalibratedRandomSearch` and `CalibratedBayesianOptimization` are
+  keras-tuner's `RandomSearch` and `BayesianOptimization` tuners with a
+  seeded oracle (`CalibratedRandomSearchOracle`,
+  `CalibratedBayesianOptimizationOracle`: subclasses of keras-tuner's
+  oracles through the `CalibratedOracle` mixin): the first trials are those
+  seeds, then a fraction of the trials samples the loss parameters in a
+  narrow window around a seed while the parent oracle proposes the rest; the
+  other trials are the parent oracle's own.
 
 Requires ``keras-tuner`` (and ``scikit-learn`` for Bayesian optimisation):
 ``pip install keras-robust[tuner]``.
@@ -40,10 +44,20 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
     ) from error
 
 from keras_robust import losses as kr_losses
-from keras_robust.calibration import epsilon_for_classes, error_curve, match_hyperparameter
-from keras_robust.calibration.epsilon import check_num_classes
+from keras_robust._checks import check_fraction, check_int, check_num_classes
+from keras_robust.calibration import match_hyperparameter, nearest_reference, transfer_nce_agce
+from keras_robust.epsilon import epsilon_for_classes
 
-__all__ = ["CalibratedOracle", "LossSpace", "SeedParameters", "seed_parameters"]
+__all__ = [
+    "CalibratedBayesianOptimization",
+    "CalibratedBayesianOptimizationOracle",
+    "CalibratedOracle",
+    "CalibratedRandomSearch",
+    "CalibratedRandomSearchOracle",
+    "LossSpace",
+    "SeedParameters",
+    "seed_parameters",
+]
 
 # -- search ranges ---------------------------------------------------------------------
 # (min, max, sampling) per tuned parameter; callables take K. The parameters
@@ -75,21 +89,13 @@ _PAIR_RANGES = {
     },
 }
 
-# Reference settings of the literature (the paper's appendix Table 1).
-_REFERENCES = ((10, "cifar10"), (100, "cifar100"))
-# The paper's NCE-AGCE solution at K = 1000 (appendix 4): beta, a (= b), q kept,
-# alpha re-matched for other K > 100.
-_NCE_AGCE_LARGE_K = {"beta": 0.7, "a": 0.05, "q": 0.05}
-# One parameter per loss is solved for (Sec. 3.3: a single unknown has a unique answer).
-_MATCHED = {"gce": ("q", (0.01, 1.0)), "nce+agce": ("alpha", (1e-3, 1e5))}
+# genCE's q is matched here; NCE-AGCE follows keras_robust.calibration.transfer_nce_agce
+# (one rule, shared with `keras-robust calibrate`). One unknown per loss (Sec. 3.3).
+_MATCHED = {"gce": ("q", (0.01, 1.0)), "nce+agce": ("alpha", None)}
 
 
 def _eps(k):
     return float(epsilon_for_classes(k))
-
-
-def _nearest_reference(k):
-    return min(_REFERENCES, key=lambda ref: abs(math.log(k / ref[0])))
 
 
 def _check_loss_name(name):
@@ -116,7 +122,7 @@ def _default_ranges(name, k):
 
 def _literature(name, k):
     """The literature's parameters at the reference K nearest to ``k``, else the class defaults."""
-    _, dataset = _nearest_reference(k)
+    _, dataset = nearest_reference(k)
     params = dict(kr_losses.PAPER_PARAMETERS[dataset].get(name, {}))
     if name != "mae*":
         params = {**kr_losses.get(name, num_classes=k).params, **params}
@@ -373,10 +379,11 @@ def seed_parameters(loss, num_classes, samples=4096, seed=0):
       literature's ``q = 0.7`` at the nearest reference ``K_ref`` in
       ``{10, 100}`` (log distance); at ``K = 1000`` this is the paper's
       ``q = 0.48`` (Sec. 3.3).
-    * ``"nce+agce"``: ``alpha`` matched the same way, the other three held at
-      the reference's values for ``K <= 100`` and at the paper's large-K
-      solution ``beta = 0.7, a = q = 0.05`` for ``K > 100`` (appendix 4; it
-      gives ``alpha ~ 100`` at ``K = 1000``, the paper's choice).
+    * ``"nce+agce"``: `keras_robust.calibration.transfer_nce_agce`, the rule
+      ``keras-robust calibrate`` uses too: ``alpha`` matched the same way,
+      the other three held at the reference's values for ``K <= 100`` and at
+      the paper's large-K shape ``beta = 0.7, a = q = 0.05`` for ``K > 100``
+      (appendix 4; it gives ``alpha ~ 100`` at ``K = 1000``, the paper's choice).
     * other losses: the literature's values at the nearest reference
       (appendix Table 1), or the class defaults.
 
@@ -396,7 +403,7 @@ def seed_parameters(loss, num_classes, samples=4096, seed=0):
     k = check_num_classes(num_classes)
     if key == "mae*":
         return SeedParameters(key, {"epsilon": _eps(k)}, "eq4", "eps(K) of Eq. 4, C = 0.15")
-    k_ref, dataset = _nearest_reference(k)
+    k_ref, dataset = nearest_reference(k)
     reference = _literature(key, k_ref)
     if key not in _MATCHED:
         method = "literature" if key in kr_losses.PAPER_PARAMETERS[dataset] else "default"
@@ -404,46 +411,36 @@ def seed_parameters(loss, num_classes, samples=4096, seed=0):
     if k == k_ref:
         return SeedParameters(key, reference, "literature", f"K_ref={k_ref}")
     param, bracket = _MATCHED[key]
-    fixed = {p: v for p, v in reference.items() if p != param}
-    if key == "nce+agce" and k > 100:
-        fixed.update(_NCE_AGCE_LARGE_K)
-    target = float(error_curve(kr_losses.get(key, num_classes=k_ref, **reference), k_ref, 0.0, samples=samples, seed=seed).true[0])
     try:
-        match = match_hyperparameter(
-            key, param, reference=target, num_classes=k, bracket=bracket, fixed=fixed, samples=samples, seed=seed
-        )
+        if key == "nce+agce":
+            found = transfer_nce_agce(k, samples=samples, seed=seed)
+            params, value, value_se, target = found.params, found.value, found.value_se, found.target
+        else:
+            fixed = {p: v for p, v in reference.items() if p != param}
+            match = match_hyperparameter(key, param, reference=(k_ref, reference), num_classes=k, bracket=bracket,
+                                         fixed=fixed, samples=samples, seed=seed)
+            value, value_se, target = float(match.value), match.value_se, match.target
+            params = {**fixed, param: value}
     except ValueError as error:
         warnings.warn(f"No matched {param} for {key!r} at K={k}; using the literature's value. ({error})", stacklevel=2)
         return SeedParameters(key, reference, "literature", f"K_ref={k_ref}, no match")
-    params = {**fixed, param: float(match.value)}
-    detail = f"<delta_k>(0) = {target:.4g} as at K_ref={k_ref}; {param} +- {match.value_se:.2g} (Monte Carlo)"
+    detail = f"<delta_k>(0) = {target:.4g} as at K_ref={k_ref}; {param} +- {value_se:.2g} (Monte Carlo)"
     return SeedParameters(key, params, "matched", detail)
 
 
-# -- the oracle ------------------------------------------------------------------------------
+# -- the oracles and tuners -------------------------------------------------------------------
 
-# Attributes of `keras_tuner.Oracle` shared (by reference) with the wrapped strategy.
-_SHARED = (
-    "trials", "ongoing_trials", "start_order", "end_order", "_run_times", "_retry_queue", "tuner_ids",
-    "_tried_so_far", "_id_to_hash", "hyperparameters", "_seed_state", "seed", "objective", "max_trials",
-    "_max_collisions", "allow_new_entries", "tune_new_entries",
-)
-_STRATEGIES = {
-    "random": kt.oracles.RandomSearchOracle,
-    "bayesian": kt.oracles.BayesianOptimizationOracle,
-}
+_RUNNING = kt.engine.trial.TrialStatus.RUNNING
 
 
-def _check_fraction(name, value, high=1.0):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= high:
-        raise ValueError(f"`{name}` must be a number in [0, {high:g}], got {value!r}.")
-    return float(value)
-
-
-class CalibratedOracle(kt.Oracle):
+class CalibratedOracle:
     """A keras-tuner oracle whose first trials are the theory's parameters for ``K``.
 
-    Trial ``n`` (counting every trial created, across restarts):
+    The seeded search is a mixin over keras-tuner's own oracles:
+    `CalibratedRandomSearchOracle` (a `keras_tuner.oracles.RandomSearchOracle`)
+    and `CalibratedBayesianOptimizationOracle` (a
+    `keras_tuner.oracles.BayesianOptimizationOracle`). Its ``populate_space``
+    proposes trial ``n`` (counting every trial created, across restarts):
 
     1. ``n < len(seeds)``: seed trial ``n``, the loss ``losses[n]`` at the
        parameters of `seed_parameters` (computed once, when the first trial
@@ -455,20 +452,26 @@ class CalibratedOracle(kt.Oracle):
        has finished), each tuned loss parameter drawn uniformly within
        ``+- local_width`` of the seed on the hyperparameter's own [0, 1]
        scale (log for log ranges), and the other hyperparameters (learning
-       rate, ...) as the wrapped strategy proposes them;
-    3. otherwise the wrapped strategy's trial (random search, or Bayesian
-       optimisation, whose model sees the seed and local trials too).
+       rate, ...) as the parent oracle proposes them;
+    3. otherwise the parent oracle's own trial (``super().populate_space``:
+       random search, or Bayesian optimisation, whose Gaussian process sees
+       the seed and local trials too).
 
     The choice in 2/3 and the local draws use a generator seeded with
     ``(oracle seed, n)``, so a resumed search draws what an uninterrupted one
     would. The seeds are part of the saved state: a search resumed with
     ``overwrite=False`` neither recomputes them nor repeats finished trials.
 
+    ``CalibratedOracle(loss_space, strategy="random" | "bayesian", ...)``
+    builds the matching subclass (the interface of earlier versions); a
+    strategy given as a `RandomSearchOracle` / `BayesianOptimizationOracle`
+    instance contributes its settings (objective, ``max_trials``, seed, ...),
+    not its trials. Most users want the tuners, `CalibratedRandomSearch` and
+    `CalibratedBayesianOptimization`.
+
     Args:
         loss_space: the `LossSpace` the hypermodel builds its loss from.
-        strategy: ``"random"``, ``"bayesian"``, or an instance of
-            `keras_tuner.oracles.RandomSearchOracle` /
-            `BayesianOptimizationOracle` (then give no ``**strategy_kwargs``).
+        strategy: only for ``CalibratedOracle(...)`` itself (see above).
         seed_losses: the losses that get a seed trial (default: all of the
             space's, in its order).
         seed_values: values of other hyperparameters in the seed trials
@@ -476,40 +479,34 @@ class CalibratedOracle(kt.Oracle):
         local_fraction: share of the post-seed trials drawn near a seed.
         local_width: half-width of the local window on the [0, 1] scale.
         samples: Monte-Carlo samples of the calibration (`seed_parameters`).
-        **strategy_kwargs: arguments of the strategy's oracle (``objective``,
+        **kwargs: the keras-tuner oracle's arguments (``objective``,
             ``max_trials``, ``seed``, ``num_initial_points``, ...).
     """
+
+    def __new__(cls, loss_space=None, strategy=None, *args, **kwargs):
+        if cls is CalibratedOracle:
+            cls, _ = _resolve_strategy("random" if strategy is None else strategy, kwargs)
+        return super().__new__(cls)
 
     def __init__(
         self,
         loss_space,
-        strategy="random",
+        strategy=None,
         seed_losses=None,
         seed_values=None,
         local_fraction=0.5,
         local_width=0.1,
         samples=4096,
-        **strategy_kwargs,
+        **kwargs,
     ):
         if not isinstance(loss_space, LossSpace):
             raise TypeError(f"`loss_space` must be a keras_robust.tuner.LossSpace, got {loss_space!r}.")
-        if isinstance(strategy, str):
-            if strategy not in _STRATEGIES:
-                raise ValueError(f"`strategy` must be one of {sorted(_STRATEGIES)} or an oracle instance, got {strategy!r}.")
-            strategy = _STRATEGIES[strategy](**strategy_kwargs)
-        elif isinstance(strategy, tuple(_STRATEGIES.values())):
-            if strategy_kwargs:
-                raise ValueError(
-                    f"Give the oracle's arguments {sorted(strategy_kwargs)} to the strategy instance, not to CalibratedOracle."
-                )
-        else:
-            raise TypeError(
-                "`strategy` must be 'random', 'bayesian', or a RandomSearchOracle / BayesianOptimizationOracle "
-                f"instance, got {strategy!r}."
-            )
-        if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) or samples < 2:
-            raise ValueError(f"`samples` must be an integer >= 2, got {samples!r}.")
-        if strategy_kwargs.get("seed") == 0 and not isinstance(strategy_kwargs.get("seed"), bool):
+        if strategy is not None:
+            cls, kwargs = _resolve_strategy(strategy, kwargs)
+            if not isinstance(self, cls):
+                raise ValueError(f"`strategy`={strategy!r} does not match {type(self).__name__}.")
+        samples = check_int("samples", samples, 2)
+        if kwargs.get("seed") == 0 and not isinstance(kwargs.get("seed"), bool):
             raise ValueError(
                 "`seed=0` would not be reproducible: keras-tuner treats 0 as 'no seed' and draws a random "
                 "one. Give a seed >= 1 (or None for a random search)."
@@ -523,36 +520,15 @@ class CalibratedOracle(kt.Oracle):
             missing = [n for n in seed_losses if n not in loss_space.losses]
             if missing:
                 raise ValueError(f"`seed_losses` {missing} are not in the loss space's losses {loss_space.losses}.")
-        super().__init__(
-            objective=strategy.objective,
-            max_trials=strategy.max_trials,
-            hyperparameters=strategy.hyperparameters,
-            allow_new_entries=strategy.allow_new_entries,
-            tune_new_entries=strategy.tune_new_entries,
-            seed=strategy.seed,
-            max_retries_per_trial=strategy.max_retries_per_trial,
-            max_consecutive_failed_trials=strategy.max_consecutive_failed_trials,
-        )
-        self.strategy = strategy
+        self.local_fraction = check_fraction("local_fraction", local_fraction)
+        self.local_width = check_fraction("local_width", local_width, high=0.5)
+        super().__init__(**kwargs)
         self.loss_space = loss_space
         self.seed_losses = seed_losses
         self.seed_values = dict(seed_values or {})
-        self.local_fraction = _check_fraction("local_fraction", local_fraction)
-        self.local_width = _check_fraction("local_width", local_width, high=0.5)
-        self.samples = int(samples)
+        self.samples = samples
         self.seeds = None  # list of value dicts, computed on the first trial
         self.seed_methods = None
-
-    # -- the wrapped strategy sees this oracle's state --------------------------------
-    def _share(self):
-        for name in _SHARED:
-            setattr(self.strategy, name, getattr(self, name))
-
-    def _strategy_populate(self, trial_id):
-        self._share()
-        response = self.strategy.populate_space(trial_id)
-        self._seed_state = self.strategy._seed_state
-        return response
 
     # -- values ------------------------------------------------------------------------
     def _fill(self, values, fallback=None):
@@ -606,26 +582,23 @@ class CalibratedOracle(kt.Oracle):
         if n < len(seeds):
             values = self._fill(seeds[n])
             if not self._duplicate(values):
-                return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": values}
+                return {"status": _RUNNING, "values": values}
         rng = np.random.default_rng([int(self.seed), n])
         if seeds and rng.random() < self.local_fraction:
-            proposal = self._strategy_populate(trial_id)
-            if proposal["status"] != kt.engine.trial.TrialStatus.RUNNING:
+            proposal = super().populate_space(trial_id)
+            if proposal["status"] != _RUNNING:
                 return proposal
             centre = self._centre(n)
             for _ in range(self._max_collisions):
                 values = self._fill(self._local_values(centre, rng), fallback=proposal["values"])
                 if not self._duplicate(values):
-                    return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": values}
+                    return {"status": _RUNNING, "values": values}
             return proposal
-        return self._strategy_populate(trial_id)
+        return super().populate_space(trial_id)
 
     # -- state -------------------------------------------------------------------------
     def get_state(self):
         state = super().get_state()
-        self._share()
-        for key, value in self.strategy.get_state().items():
-            state.setdefault(key, value)  # the strategy's own keys (Bayesian: alpha, beta, ...)
         state["calibration"] = {
             "seeds": self.seeds,
             "seed_methods": self.seed_methods,
@@ -636,11 +609,8 @@ class CalibratedOracle(kt.Oracle):
         return state
 
     def set_state(self, state):
-        # keras-tuner's HyperParameters.from_config changes the config it reads: one copy each.
+        # keras-tuner's HyperParameters.from_config changes the config it reads: read a copy.
         super().set_state(copy.deepcopy(state))
-        self._share()
-        self.strategy.set_state(copy.deepcopy(state))
-        self._share()
         calibration = state.get("calibration", {})
         if calibration.get("num_classes", self.loss_space.num_classes) != self.loss_space.num_classes:
             raise ValueError(
@@ -651,3 +621,143 @@ class CalibratedOracle(kt.Oracle):
         self.seed_methods = calibration.get("seed_methods")
         self.local_fraction = calibration.get("local_fraction", self.local_fraction)
         self.local_width = calibration.get("local_width", self.local_width)
+
+
+class CalibratedRandomSearchOracle(CalibratedOracle, kt.oracles.RandomSearchOracle):
+    """`keras_tuner.oracles.RandomSearchOracle` whose first trials are the theory's (see `CalibratedOracle`)."""
+
+
+class CalibratedBayesianOptimizationOracle(CalibratedOracle, kt.oracles.BayesianOptimizationOracle):
+    """`keras_tuner.oracles.BayesianOptimizationOracle` whose first trials are the theory's (see `CalibratedOracle`)."""
+
+
+_STRATEGIES = {"random": CalibratedRandomSearchOracle, "bayesian": CalibratedBayesianOptimizationOracle}
+# Constructor arguments of keras-tuner's oracles, read from a strategy instance.
+_ORACLE_ARGS = ("objective", "max_trials", "seed", "hyperparameters", "allow_new_entries", "tune_new_entries",
+                "max_retries_per_trial", "max_consecutive_failed_trials")
+_BAYESIAN_ARGS = ("num_initial_points", "alpha", "beta")
+
+
+def _resolve_strategy(strategy, kwargs):
+    """``(oracle class, oracle kwargs)`` for ``CalibratedOracle(strategy=...)``."""
+    if isinstance(strategy, str):
+        if strategy not in _STRATEGIES:
+            raise ValueError(f"`strategy` must be one of {sorted(_STRATEGIES)} or an oracle instance, got {strategy!r}.")
+        return _STRATEGIES[strategy], kwargs
+    if isinstance(strategy, kt.oracles.BayesianOptimizationOracle):
+        cls, names = CalibratedBayesianOptimizationOracle, _ORACLE_ARGS + _BAYESIAN_ARGS
+    elif isinstance(strategy, kt.oracles.RandomSearchOracle):
+        cls, names = CalibratedRandomSearchOracle, _ORACLE_ARGS
+    else:
+        raise TypeError(
+            "`strategy` must be 'random', 'bayesian', or a RandomSearchOracle / BayesianOptimizationOracle "
+            f"instance, got {strategy!r}."
+        )
+    oracle_kwargs = {k: v for k, v in kwargs.items() if k not in _ORACLE_ARGS + _BAYESIAN_ARGS}
+    if len(oracle_kwargs) != len(kwargs):
+        raise ValueError(
+            f"Give the oracle's arguments {sorted(set(kwargs) - set(oracle_kwargs))} to the strategy instance, "
+            "not to CalibratedOracle."
+        )
+    return cls, {**{name: getattr(strategy, name) for name in names}, **oracle_kwargs}
+
+
+def _calibration_kwargs(loss_space, seed_losses, seed_values, local_fraction, local_width, samples):
+    return dict(loss_space=loss_space, seed_losses=seed_losses, seed_values=seed_values,
+                local_fraction=local_fraction, local_width=local_width, samples=samples)
+
+
+class CalibratedRandomSearch(kt.RandomSearch):
+    """`keras_tuner.RandomSearch` whose first trials are the theory's parameters for ``K``.
+
+    Takes keras-tuner's `RandomSearch` arguments plus ``loss_space`` (the
+    `LossSpace` the hypermodel builds its loss from, ``space.build(hp)``)
+    and the seeding options of `CalibratedOracle` (``seed_losses``,
+    ``seed_values``, ``local_fraction``, ``local_width``, ``samples``); its
+    oracle is a `CalibratedRandomSearchOracle`. See the README for an example.
+    """
+
+    def __init__(
+        self,
+        hypermodel=None,
+        objective=None,
+        max_trials=10,
+        seed=None,
+        hyperparameters=None,
+        tune_new_entries=True,
+        allow_new_entries=True,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+        *,
+        loss_space,
+        seed_losses=None,
+        seed_values=None,
+        local_fraction=0.5,
+        local_width=0.1,
+        samples=4096,
+        **kwargs,
+    ):
+        self.seed = seed
+        oracle = CalibratedRandomSearchOracle(
+            objective=objective,
+            max_trials=max_trials,
+            seed=seed,
+            hyperparameters=hyperparameters,
+            tune_new_entries=tune_new_entries,
+            allow_new_entries=allow_new_entries,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+            **_calibration_kwargs(loss_space, seed_losses, seed_values, local_fraction, local_width, samples),
+        )
+        # RandomSearch.__init__ only builds a plain RandomSearchOracle: skip it, keep the rest of Tuner.
+        kt.Tuner.__init__(self, oracle, hypermodel, **kwargs)
+
+
+class CalibratedBayesianOptimization(kt.BayesianOptimization):
+    """`keras_tuner.BayesianOptimization` whose first trials are the theory's parameters for ``K``.
+
+    Takes keras-tuner's `BayesianOptimization` arguments plus ``loss_space``
+    and the seeding options of `CalibratedOracle`; its oracle is a
+    `CalibratedBayesianOptimizationOracle` (the seed trials count among the
+    Gaussian process's initial points).
+    """
+
+    def __init__(
+        self,
+        hypermodel=None,
+        objective=None,
+        max_trials=10,
+        num_initial_points=None,
+        alpha=1e-4,
+        beta=2.6,
+        seed=None,
+        hyperparameters=None,
+        tune_new_entries=True,
+        allow_new_entries=True,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+        *,
+        loss_space,
+        seed_losses=None,
+        seed_values=None,
+        local_fraction=0.5,
+        local_width=0.1,
+        samples=4096,
+        **kwargs,
+    ):
+        oracle = CalibratedBayesianOptimizationOracle(
+            objective=objective,
+            max_trials=max_trials,
+            num_initial_points=num_initial_points,
+            alpha=alpha,
+            beta=beta,
+            seed=seed,
+            hyperparameters=hyperparameters,
+            tune_new_entries=tune_new_entries,
+            allow_new_entries=allow_new_entries,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+            **_calibration_kwargs(loss_space, seed_losses, seed_values, local_fraction, local_width, samples),
+        )
+        # BayesianOptimization.__init__ only builds a plain oracle: skip it, keep the rest of Tuner.
+        kt.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)

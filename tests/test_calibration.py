@@ -386,3 +386,46 @@ def test_solution_map_bad_input():
         cal.solution_map("nce+agce", {"alpha": [1, float("nan")], "beta": [1, 2]}, num_classes=10, target=-0.01)
     with pytest.raises(TypeError, match="make_loss"):
         cal.solution_map(3, {"alpha": [1, 2], "beta": [1, 2]}, num_classes=10, target=-0.01)
+
+
+# -- issue 12: one rule for NCE-AGCE at a new K ------------------------------------------------
+
+
+def test_transfer_nce_agce_rule():
+    from keras_robust.calibration.transfer import nce_agce_rule
+
+    at_ref = cal.transfer_nce_agce(100, samples=256)
+    assert at_ref.method == "reference" and at_ref.params == losses.PAPER_PARAMETERS["cifar100"]["nce+agce"]
+    assert at_ref.target == pytest.approx(-0.0215, abs=2e-3) and at_ref.value_se == 0.0
+    large = cal.transfer_nce_agce(1000, samples=256)
+    assert large.method == "matched" and large.reference_classes == 100
+    assert {p: large.params[p] for p in ("beta", "a", "q")} == {"beta": 0.7, "a": 0.05, "q": 0.05}
+    assert 90 < large.params["alpha"] < 115  # the paper's appendix 4 choice: alpha = 100
+    assert large.target == pytest.approx(at_ref.target)  # the CIFAR-100 reference's <delta_k>(0)
+    # The matched setting has the reference's error (an independent error_curve call).
+    got = cal.error_curve(losses.get("nce+agce", num_classes=1000, **large.params), 1000, 0.0, samples=256)
+    assert got.true[0] == pytest.approx(large.target, abs=1e-5)
+    small = cal.transfer_nce_agce(20, samples=256)  # nearest reference: K = 10 (CIFAR-10 values)
+    assert small.reference_classes == 10 and {p: small.params[p] for p in ("beta", "a", "q")} == {
+        "beta": 4.0, "a": 6.0, "q": 1.5}
+    assert "CIFAR-100" in nce_agce_rule(1000) and "appendix 4" in nce_agce_rule(1000)
+    # Between K = 100 and ~330, 0.7 AGCE alone overshoots the target: the CIFAR-100 shape is kept.
+    middle = cal.transfer_nce_agce(200, samples=256)
+    assert {p: middle.params[p] for p in ("beta", "a", "q")} == {"beta": 0.1, "a": 1.8, "q": 3.0}
+    assert 10 < middle.params["alpha"] < 40 and "the reference's" in middle.rule
+    assert "CIFAR-10 " in nce_agce_rule(20)
+    assert cal.nearest_reference(31) == (10, "cifar10") and cal.nearest_reference(32) == (100, "cifar100")
+
+
+def test_match_with_a_full_reference_setting():
+    # reference=(K_ref, {params}) targets that whole setting; `fixed` applies at K only.
+    ref = {"alpha": 10.0, "beta": 0.1, "a": 1.8, "q": 3.0}
+    fixed = {"beta": 0.7, "a": 0.05, "q": 0.05}
+    target = cal.error_curve(losses.get("nce+agce", num_classes=100, **ref), 100, 0.0, samples=128)
+    by_setting = cal.match_hyperparameter("nce+agce", "alpha", reference=(100, ref), num_classes=1000,
+                                          bracket=(1e-3, 1e5), fixed=fixed, samples=128)
+    by_number = cal.match_hyperparameter("nce+agce", "alpha", reference=float(target.true[0]), num_classes=1000,
+                                         bracket=(1e-3, 1e5), fixed=fixed, samples=128)
+    assert by_setting.value == pytest.approx(by_number.value, rel=1e-9)
+    assert by_setting.target_se == pytest.approx(float(target.true_se[0])) and by_number.target_se == 0.0
+    assert by_setting.value_se > by_number.value_se

@@ -15,10 +15,20 @@ import keras_tuner as kt
 import numpy as np
 import pytest
 
+from keras_robust import cli
 from keras_robust import losses as kr_losses
 from keras_robust import tuner as kr_tuner
-from keras_robust.calibration import epsilon_for_classes, match_hyperparameter
-from keras_robust.tuner import CalibratedOracle, LossSpace, SeedParameters, seed_parameters
+from keras_robust.calibration import epsilon_for_classes, match_hyperparameter, transfer_nce_agce
+from keras_robust.tuner import (
+    CalibratedBayesianOptimization,
+    CalibratedBayesianOptimizationOracle,
+    CalibratedOracle,
+    CalibratedRandomSearch,
+    CalibratedRandomSearchOracle,
+    LossSpace,
+    SeedParameters,
+    seed_parameters,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLES = 512  # Monte-Carlo samples of the calibration in these tests
@@ -107,7 +117,6 @@ def test_seed_without_solution_falls_back_to_literature(monkeypatch):
         raise ValueError("No q in bracket (0.01, 1.0) gives <delta_k>(0) = -0.05 at K=3")
 
     monkeypatch.setattr(kr_tuner, "match_hyperparameter", no_root)
-    monkeypatch.setattr(kr_tuner, "error_curve", lambda *a, **k: type("Curve", (), {"true": [-0.05]}))
     with pytest.warns(UserWarning, match="No matched q"):
         found = seed_parameters("gce", 3, samples=64)
     assert found.method == "literature" and found.params == {"q": 0.7}
@@ -486,3 +495,106 @@ def test_seed_zero_is_refused_not_silently_random():
 def test_ranges_outside_a_loss_valid_values_are_refused_when_built(loss, param, spec):
     with pytest.raises(ValueError, match=rf"`ranges\['{re.escape(loss)}'\]\['{param}'\].*refuses"):
         LossSpace(10, losses=[loss], ranges={loss: {param: spec}})
+
+
+# -- issue 12: keras-tuner's own classes ---------------------------------------------------------
+
+
+def test_oracles_are_keras_tuner_oracles():
+    space = LossSpace(10, losses=["gce", "mae*"])
+    random = CalibratedRandomSearchOracle(space, objective="loss", max_trials=3, seed=2)
+    bayes = CalibratedBayesianOptimizationOracle(space, objective="loss", max_trials=3, seed=2, num_initial_points=5)
+    assert isinstance(random, kt.oracles.RandomSearchOracle) and isinstance(random, CalibratedOracle)
+    assert isinstance(bayes, kt.oracles.BayesianOptimizationOracle) and isinstance(bayes, CalibratedOracle)
+    assert bayes.num_initial_points == 5 and random.max_trials == 3 and random.seed == 2
+    # No wrapped strategy: the oracle is the strategy (nothing copied between two oracles).
+    assert not hasattr(random, "strategy")
+    # The former interface builds the same classes.
+    assert type(CalibratedOracle(space, max_trials=3)) is CalibratedRandomSearchOracle
+    assert type(CalibratedOracle(space, strategy="bayesian", max_trials=3)) is CalibratedBayesianOptimizationOracle
+    # A strategy instance gives its settings, once.
+    plain = kt.oracles.BayesianOptimizationOracle(objective="val_loss", max_trials=7, seed=4, num_initial_points=2)
+    built = CalibratedOracle(space, strategy=plain)
+    assert type(built) is CalibratedBayesianOptimizationOracle
+    assert (built.max_trials, built.seed, built.num_initial_points, built.objective.name) == (7, 4, 2, "val_loss")
+
+
+def test_tuners_are_keras_tuner_tuners(tmp_path):
+    space = LossSpace(10, losses=["gce", "mae*"])
+
+    def build_model(hp):  # keras-tuner builds it once to see the search space
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(10)])
+        model.compile(optimizer="sgd", loss=space.build(hp))
+        return model
+
+    random = CalibratedRandomSearch(build_model, loss_space=space, objective="loss", max_trials=3, seed=2,
+                                    directory=str(tmp_path), project_name="r")
+    assert isinstance(random, kt.RandomSearch) and type(random.oracle) is CalibratedRandomSearchOracle
+    assert random.seed == 2 and random.oracle.loss_space is space
+    bayes = CalibratedBayesianOptimization(build_model, loss_space=space, objective="loss", max_trials=3, seed=2, num_initial_points=2,
+                                           beta=3.0, seed_values={"lr": 1e-3}, directory=str(tmp_path), project_name="b")
+    assert isinstance(bayes, kt.BayesianOptimization) and type(bayes.oracle) is CalibratedBayesianOptimizationOracle
+    assert (bayes.oracle.num_initial_points, bayes.oracle.beta, bayes.oracle.seed_values) == (2, 3.0, {"lr": 1e-3})
+    with pytest.raises(TypeError, match="loss_space"):
+        CalibratedRandomSearch(build_model, objective="loss", directory=str(tmp_path), project_name="x")
+
+
+def test_calibrated_bayesian_optimization_searches(tmp_path):
+    space = LossSpace(10, losses=["mae*", "gce"])
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 8)).astype("float32"), rng.integers(0, 10, 32)
+
+    def build_model(hp):
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(10)])
+        lr = hp.Float("lr", 1e-3, 1e-1, sampling="log", default=1e-2)
+        model.compile(optimizer=keras.optimizers.SGD(lr), loss=space.build(hp))
+        return model
+
+    tuner = CalibratedBayesianOptimization(build_model, loss_space=space, objective="loss", max_trials=3, seed=5,
+                                           num_initial_points=2, local_fraction=0.0, directory=str(tmp_path),
+                                           project_name="b")
+    tuner.search(x, y, epochs=1, batch_size=32, verbose=0)
+    oracle = tuner.oracle
+    values = [oracle.trials[t].hyperparameters.values for t in oracle.start_order]
+    assert values[0] == {"lr": 1e-2, "loss": "mae*", "mae*.epsilon": pytest.approx(float(epsilon_for_classes(10)))}
+    assert values[1] == {"lr": 1e-2, "loss": "gce", "gce.q": 0.7}
+    assert len(values) == 3 and values[2] not in values[:2]  # the Gaussian process's proposal
+    assert all(oracle.trials[t].status == "COMPLETED" for t in oracle.trials)
+
+
+def _readme_example():
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    start = text.index("<!-- tuner-example -->")
+    block = text[start:].split("```python\n", 1)[1].split("```", 1)[0]
+    return block
+
+
+def test_readme_tuner_example_runs_as_written(tmp_path, monkeypatch, capsys):
+    code = _readme_example()
+    assert "CalibratedRandomSearch(" in code and "tuner.search(" in code
+    monkeypatch.chdir(tmp_path)
+    scope = {"__name__": "readme_example"}
+    exec(compile(code, "README.md <tuner-example>", "exec"), scope)  # exactly the README's text
+    tuner, space = scope["tuner"], scope["space"]
+    assert isinstance(tuner, kt.RandomSearch) and (tmp_path / "tuning" / "calibrated").is_dir()
+    oracle = tuner.oracle
+    assert len(oracle.trials) == 4 and all(t.status == "COMPLETED" for t in oracle.trials.values())
+    values = [oracle.trials[t].hyperparameters.values for t in oracle.start_order]
+    # What the README's comment says: the first three trials are the seeds.
+    assert values[0]["loss"] == "mae*" and values[0]["mae*.epsilon"] == pytest.approx(0.5246, abs=1e-4)
+    assert values[1]["loss"] == "gce" and values[1]["gce.q"] == 0.7
+    assert values[2]["loss"] == "ce"
+    assert [m.split(":")[0] for m in oracle.seed_methods] == ["eq4", "literature", "default"]
+    assert space.num_classes == 10 and "lr" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("k", [20, 50, 200, 1000])
+def test_one_nce_agce_rule_for_the_cli_and_the_tuner(k):
+    # `keras-robust calibrate` and the tuner's seed give the same NCE-AGCE at every K.
+    from_cli = cli.calibrate(k, samples=256)["nce+agce"]
+    from_tuner = seed_parameters("nce+agce", k, samples=256)
+    rule = transfer_nce_agce(k, samples=256)
+    assert from_cli["feasible"] and from_tuner.method == "matched" and rule.method == "matched"
+    for p in ("alpha", "beta", "a", "q"):
+        assert from_cli[p] == from_tuner.params[p] == rule.params[p], p
+    assert rule.param == "alpha" and from_cli["alpha_se"] == rule.value_se

@@ -22,9 +22,9 @@ import keras
 import numpy as np
 from scipy import optimize
 
-from keras_robust import _backend
-from keras_robust.calibration.epsilon import check_num_classes
-from keras_robust.calibration.logits import LogitModel, check_logit_model
+from keras_robust import _backend, losses
+from keras_robust._checks import check_finite, check_int, check_num_classes
+from keras_robust.epsilon import LogitModel, check_logit_model
 
 _MAX_ELEMENTS = 2**22  # logits per gradient call (16 MiB of float32)
 
@@ -53,12 +53,6 @@ class ErrorCurve:
     samples: int
 
 
-def _check_samples(samples):
-    if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) or samples < 2:
-        raise ValueError(f"`samples` must be an integer >= 2, got {samples!r}.")
-    return int(samples)
-
-
 def _check_z(z):
     try:
         values = np.asarray(z, dtype="float64")
@@ -73,8 +67,6 @@ def _check_z(z):
 
 def _resolve_loss(loss, num_classes):
     if isinstance(loss, str):
-        from keras_robust import losses  # lazy: losses import calibration for MAEStar
-
         return losses.get(loss, num_classes=num_classes)
     if isinstance(loss, keras.losses.Loss):
         return loss
@@ -117,10 +109,9 @@ def error_curve(loss, num_classes, z, logits=None, samples=4096, seed=0, max_ele
     k = check_num_classes(num_classes)
     zs = _check_z(z)
     model = check_logit_model(LogitModel() if logits is None else logits)
-    samples = _check_samples(samples)
+    samples = check_int("samples", samples, 2)
     loss = _resolve_loss(loss, k)
-    if isinstance(max_elements, bool) or not isinstance(max_elements, numbers.Integral) or max_elements < 1:
-        raise ValueError(f"`max_elements` must be a positive integer, got {max_elements!r}.")
+    max_elements = check_int("max_elements", max_elements, 1)
     others = model.sample((samples, k - 1), seed=seed)
     total = len(zs) * samples
     rows = min(total, max(1, int(max_elements) // k))
@@ -167,20 +158,12 @@ def _loss_factory(make_loss):
         name = make_loss
 
         def make(**params):
-            from keras_robust import losses
-
             return losses.get(name, **params)
 
         return make
     if not callable(make_loss):
         raise TypeError(f"`make_loss` must be a loss name or a callable(**params, num_classes=K), got {make_loss!r}.")
     return make_loss
-
-
-def _check_value(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
-    return float(value)
 
 
 class _Error0:
@@ -256,7 +239,10 @@ def match_hyperparameter(
         make_loss: a registry name (``"gce"``) or a callable
             ``make_loss(num_classes=K, **params)`` returning a loss.
         param: the name of the parameter to solve for.
-        reference: ``(K_ref, value_ref)``, or a number: the target ``<delta_k>(z)`` itself.
+        reference: ``(K_ref, value_ref)`` (``fixed`` applies at ``K_ref`` too),
+            ``(K_ref, {param: value, ...})`` (a full setting at ``K_ref``;
+            ``fixed`` applies at ``K`` only), or a number: the target
+            ``<delta_k>(z)`` itself.
         num_classes: ``K`` to solve at.
         bracket: ``(lo, hi)``, the interval searched; ``<delta_k>(z) - target``
             must change sign on it (else a `ValueError` says what it spans).
@@ -272,7 +258,7 @@ def match_hyperparameter(
     if not isinstance(param, str):
         raise TypeError(f"`param` must be a parameter name, got {param!r}.")
     k = check_num_classes(num_classes)
-    z = _check_value("z", z)
+    z = check_finite("z", z)
     try:
         lo, hi = (float(b) for b in bracket)
     except (TypeError, ValueError):
@@ -282,16 +268,22 @@ def match_hyperparameter(
     if fixed is not None and param in fixed:
         raise ValueError(f"`param`={param!r} is also in `fixed`.")
     model = check_logit_model(LogitModel() if logits is None else logits)
-    err = _Error0(make, fixed, z, model, _check_samples(samples), seed)
+    err = _Error0(make, fixed, z, model, check_int("samples", samples, 2), seed)
     if isinstance(reference, numbers.Real) and not isinstance(reference, bool):
-        target, target_se = _check_value("reference", reference), 0.0
+        target, target_se = check_finite("reference", reference), 0.0
     else:
         try:
             k_ref, value_ref = reference
         except (TypeError, ValueError):
-            raise ValueError(f"`reference` must be (K_ref, value_ref) or a number, got {reference!r}.") from None
+            raise ValueError(
+                f"`reference` must be (K_ref, value_ref), (K_ref, {{param: value}}) or a number, got {reference!r}."
+            ) from None
         k_ref = check_num_classes(k_ref, "reference[0] (K_ref)")
-        target, target_se = err(k_ref, **{param: _check_value("reference[1]", value_ref)})
+        if isinstance(value_ref, dict):
+            full = _Error0(make, None, z, model, err.samples, seed)
+            target, target_se = full(k_ref, **value_ref)
+        else:
+            target, target_se = err(k_ref, **{param: check_finite("reference[1]", value_ref)})
 
     def f(v):
         return err(k, **{param: v})[0] - target
@@ -391,7 +383,7 @@ def solution_map(
     """
     make = _loss_factory(make_loss)
     k = check_num_classes(num_classes)
-    z = _check_value("z", z)
+    z = check_finite("z", z)
     if not isinstance(params, dict) or len(params) != 2:
         raise ValueError(f"`params` must be a dict of exactly two parameter grids, got {params!r}.")
     names = tuple(params)
@@ -404,7 +396,7 @@ def solution_map(
     if (target is None) == (reference is None):
         raise ValueError("Give exactly one of `target` (a number) and `reference` ((K_ref, {params})).")
     model = check_logit_model(LogitModel() if logits is None else logits)
-    err = _Error0(make, fixed, z, model, _check_samples(samples), seed)
+    err = _Error0(make, fixed, z, model, check_int("samples", samples, 2), seed)
     if reference is not None:
         try:
             k_ref, ref_params = reference
@@ -413,7 +405,7 @@ def solution_map(
             raise ValueError(f"`reference` must be (K_ref, {{param: value}}), got {reference!r}.") from None
         ref = _Error0(make, None, z, model, err.samples, seed)
         target = ref(check_num_classes(k_ref, "reference[0] (K_ref)"), **ref_params)[0]
-    target = _check_value("target", target)
+    target = check_finite("target", target)
     values = np.empty((len(grids[0]), len(grids[1])))
     stderr = np.empty_like(values)
     for i, v1 in enumerate(grids[0]):

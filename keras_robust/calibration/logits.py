@@ -1,65 +1,21 @@
-"""The initial-logit model of the paper's Sec. 3: i.i.d. logits N(mu, sigma^2).
+"""The initial-logit model measured on a real network (paper appendix 3).
 
-At initialisation the logits of a network are, to a good approximation,
-independent and Gaussian with zero mean (central limit theorem over the last
-hidden layer). The paper assumes N(0, 1); real networks differ (its appendix
-Fig. 2), so every solver in `keras_robust.calibration` takes a `LogitModel`,
-and `measure_logits` estimates one from a freshly initialised model.
+`LogitModel` (i.i.d. logits N(mu, sigma^2), paper Sec. 3) lives in the leaf
+`keras_robust.epsilon` with Eq. 4; this module registers it with Keras'
+serialisation and adds `measure_logits`, which needs a Keras model.
 """
-
 
 import keras
 import numpy as np
 
-from keras_robust._checks import check_finite
+from keras_robust.epsilon import LogitModel, check_logit_model
+
+__all__ = ["LogitModel", "check_logit_model", "measure_logits"]
 
 
-@keras.saving.register_keras_serializable(package="keras_robust")
-class LogitModel:
-    """Initial logits i.i.d. ``N(mean, std**2)`` (paper Sec. 3; default N(0, 1)).
-
-    The softmax is invariant to a common shift, so ``mean`` does not change
-    Eq. 4; it shifts the abscissa of the error curves of Eq. 3 (the other
-    logits are drawn around ``mean``, the true-class logit is set directly).
-
-    Args:
-        mean: the logits' mean ``mu``.
-        std: the logits' standard deviation ``sigma > 0``.
-    """
-
-    def __init__(self, mean=0.0, std=1.0):
-        self.mean = check_finite("mean", mean)
-        self.std = check_finite("std", std)
-        if self.std <= 0.0:
-            raise ValueError(f"`std` must be > 0, got {std!r}.")
-
-    def sample(self, shape, seed=0):
-        """Draw float32 logits of ``shape`` from a NumPy generator seeded by ``seed``."""
-        rng = np.random.default_rng(seed)
-        return (self.mean + self.std * rng.standard_normal(shape)).astype("float32")
-
-    def get_config(self):
-        return {"mean": self.mean, "std": self.std}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __eq__(self, other):
-        return isinstance(other, LogitModel) and (self.mean, self.std) == (other.mean, other.std)
-
-    def __hash__(self):
-        return hash((LogitModel, self.mean, self.std))
-
-    def __repr__(self):
-        return f"LogitModel(mean={self.mean:g}, std={self.std:g})"
-
-
-def check_logit_model(logits, argument="logits"):
-    """Return ``logits`` if it is a `LogitModel`, else raise a `TypeError`."""
-    if not isinstance(logits, LogitModel):
-        raise TypeError(f"`{argument}` must be a keras_robust.calibration.LogitModel, got {logits!r}.")
-    return logits
+# The class is defined in the numpy-only leaf `keras_robust.epsilon`; it is
+# registered with Keras' serialisation here, on the floor that imports Keras.
+keras.saving.register_keras_serializable(package="keras_robust")(LogitModel)
 
 
 def measure_logits(model, x, batch_size=None):

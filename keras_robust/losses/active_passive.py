@@ -6,6 +6,7 @@ et al. / Zhou et al. as subclasses that only fix the two parts.
 
 import keras
 
+from keras_robust.losses import _names
 from keras_robust.losses.base import RobustLoss, check_param
 from keras_robust.losses.losses import AEL, AGCE, AUL, MAE, NCE, NFL, RCE
 
@@ -13,10 +14,12 @@ register = keras.saving.register_keras_serializable(package="keras_robust")
 
 
 def _part(loss, role):
-    if isinstance(loss, (str, dict)):
-        from keras_robust.losses.registry import get
-
-        loss = get(loss)
+    if isinstance(loss, str):
+        if "+" in _names.canonical_name(loss):
+            raise TypeError(f"`{role}` must be a keras_robust loss (not a sum), got {loss!r}.")
+        loss = _names.single(loss)
+    elif isinstance(loss, dict):
+        loss = keras.saving.deserialize_keras_object(loss)
     if not isinstance(loss, RobustLoss) or isinstance(loss, ActivePassive):
         raise TypeError(f"`{role}` must be a keras_robust loss (not a sum), got {loss!r}.")
     if loss.epsilon is not None:

@@ -15,6 +15,7 @@ from keras import ops
 from keras_robust import _backend
 from keras_robust._checks import check_logit_bias
 from keras_robust._checks import check_number as check_param
+from keras_robust.epsilon import epsilon_for_classes
 from keras_robust.losses import _labels
 from keras_robust.losses import functional as F
 
@@ -27,8 +28,9 @@ def _is_schedule(value):
 class RobustLoss(keras.losses.Loss):
     """Base class: labels, logit bias, float32 compute, serialisation.
 
-    Subclasses set ``fn`` (a function of `keras_robust.losses.functional`) and
-    ``param_names`` (the keyword parameters passed to it).
+    Subclasses set ``fn`` (a function of `keras_robust.losses.functional`,
+    wrapped in `staticmethod`) and ``param_names`` (the keyword parameters
+    passed to it).
 
     Args:
         num_classes: number of classes ``K``. Optional (taken from the model's
@@ -54,6 +56,14 @@ class RobustLoss(keras.losses.Loss):
 
     fn = None
     param_names = ()
+
+    def __init_subclass__(cls, **kwargs):
+        # ``fn`` is a plain function, not a method: a subclass that sets it
+        # without `staticmethod` gets it wrapped, so ``self.fn(y, logits)`` works.
+        super().__init_subclass__(**kwargs)
+        fn = vars(cls).get("fn")
+        if fn is not None and not isinstance(fn, staticmethod):
+            cls.fn = staticmethod(fn)
 
     def __init__(
         self,
@@ -92,8 +102,6 @@ class RobustLoss(keras.losses.Loss):
                 raise ValueError(f'`logit_bias` must be a number, "auto" or a schedule, got {logit_bias!r}.')
             if self.num_classes is None:
                 raise ValueError('`logit_bias="auto"` derives epsilon from K: give `num_classes`.')
-            from keras_robust.calibration import epsilon_for_classes
-
             logit_bias = float(epsilon_for_classes(self.num_classes))
         if _is_schedule(logit_bias):
             self.logit_bias_schedule = logit_bias
@@ -140,7 +148,7 @@ class RobustLoss(keras.losses.Loss):
     # -- computation -------------------------------------------------------------
     def loss_fn(self, y, logits):
         """Per-example loss for float32 labels ``y`` and logits (no bias)."""
-        return type(self).fn(y, logits, **self.params)
+        return self.fn(y, logits, **self.params)
 
     def _warn_if_unscheduled(self):
         if self.logit_bias_schedule is None or self.followed_by_scheduler or self._warned_unscheduled:

@@ -6,6 +6,8 @@ Each class is one pure function plus validated parameters; all share
 
 import keras
 
+from keras_robust.epsilon import epsilon_for_classes
+from keras_robust.losses import _labels
 from keras_robust.losses import functional as F
 from keras_robust.losses.base import RobustLoss, check_param
 
@@ -16,7 +18,7 @@ register = keras.saving.register_keras_serializable(package="keras_robust")
 class CrossEntropy(RobustLoss):
     """Cross entropy ``-log a_k`` (paper Table 1)."""
 
-    fn = F.cross_entropy
+    fn = staticmethod(F.cross_entropy)
 
 
 @register
@@ -35,7 +37,7 @@ class MAE(RobustLoss):
         **kwargs: `RobustLoss` arguments.
     """
 
-    fn = F.mae
+    fn = staticmethod(F.mae)
     param_names = ("mae_form",)
 
     def __init__(self, mae_form="l1", **kwargs):
@@ -71,9 +73,6 @@ class MAEStar(MAE):
         if epsilon is None:
             if num_classes is None:
                 raise ValueError("MAEStar derives epsilon from the number of classes: give `num_classes` (or `epsilon`).")
-            from keras_robust.losses import _labels
-            from keras_robust.calibration import epsilon_for_classes
-
             epsilon = float(epsilon_for_classes(_labels.check_num_classes(num_classes), target=self.target))
         if kwargs.get("from_logits") is False:
             raise ValueError("MAEStar adds a logit bias and needs logits: from_logits=False is not allowed.")
@@ -101,7 +100,7 @@ class GCE(RobustLoss):
     ``q -> 0`` is CE, ``q = 1`` is MAE / 2.
     """
 
-    fn = F.generalized_cross_entropy
+    fn = staticmethod(F.generalized_cross_entropy)
     param_names = ("q",)
 
     def __init__(self, q=0.7, **kwargs):
@@ -113,7 +112,7 @@ class GCE(RobustLoss):
 class RCE(RobustLoss):
     """Reverse cross entropy ``-A (1 - a_k)`` with ``A = log 0 < 0`` (Wang et al. 2019)."""
 
-    fn = F.reverse_cross_entropy
+    fn = staticmethod(F.reverse_cross_entropy)
     param_names = ("log_zero",)
 
     def __init__(self, log_zero=-4.0, **kwargs):
@@ -125,7 +124,7 @@ class RCE(RobustLoss):
 class SCE(RobustLoss):
     """Symmetric cross entropy ``alpha CE + beta RCE`` (Wang et al. 2019; the paper's symCE)."""
 
-    fn = F.symmetric_cross_entropy
+    fn = staticmethod(F.symmetric_cross_entropy)
     param_names = ("alpha", "beta", "log_zero")
 
     def __init__(self, alpha=0.1, beta=1.0, log_zero=-4.0, **kwargs):
@@ -141,7 +140,7 @@ class SCE(RobustLoss):
 class NCE(RobustLoss):
     """Normalized cross entropy ``log a_k / sum_i log a_i`` (paper Table 1; Ma et al. 2020)."""
 
-    fn = F.normalized_cross_entropy
+    fn = staticmethod(F.normalized_cross_entropy)
 
 
 @register
@@ -154,7 +153,7 @@ class NFL(RobustLoss):
     ``(1 - a_i)^gamma`` (same value), as the reference code does.
     """
 
-    fn = F.normalized_focal
+    fn = staticmethod(F.normalized_focal)
     param_names = ("gamma", "detach_weight")
 
     def __init__(self, gamma=0.5, detach_weight=False, **kwargs):
@@ -169,7 +168,7 @@ class NFL(RobustLoss):
 class AGCE(RobustLoss):
     """Asymmetric GCE ``((a+1)^q - (a+a_k)^q) / q``, ``a, q > 0`` (paper Table 1 with b = a)."""
 
-    fn = F.asymmetric_generalized_cross_entropy
+    fn = staticmethod(F.asymmetric_generalized_cross_entropy)
     param_names = ("a", "q")
 
     def __init__(self, a=0.6, q=0.6, **kwargs):
@@ -182,7 +181,7 @@ class AGCE(RobustLoss):
 class AUL(RobustLoss):
     """Asymmetric unhinged loss ``((a - a_k)^q - (a-1)^q) / q``, ``a > 1, q > 0`` (Zhou et al. 2021)."""
 
-    fn = F.asymmetric_unhinged
+    fn = staticmethod(F.asymmetric_unhinged)
     param_names = ("a", "q")
 
     def __init__(self, a=1.5, q=0.1, **kwargs):
@@ -195,7 +194,7 @@ class AUL(RobustLoss):
 class AEL(RobustLoss):
     """Asymmetric exponential loss ``exp(-a_k / a)``, ``a > 0`` (Zhou et al. 2021)."""
 
-    fn = F.asymmetric_exponential
+    fn = staticmethod(F.asymmetric_exponential)
     param_names = ("a",)
 
     def __init__(self, a=2.5, **kwargs):
@@ -216,7 +215,7 @@ class BiTempered(RobustLoss):
     ``t1 = t2 = 1`` is CE.
     """
 
-    fn = F.bi_tempered
+    fn = staticmethod(F.bi_tempered)
     param_names = ("t1", "t2", "iterations")
 
     def __init__(self, t1=0.8, t2=1.2, iterations=None, **kwargs):

@@ -9,23 +9,10 @@ import inspect
 import keras
 
 from keras_robust.losses import active_passive as ap
-from keras_robust.losses import losses as L
+from keras_robust.losses._names import ALIASES, LOSSES, canonical_name
 from keras_robust.losses.base import RobustLoss
 
-LOSSES = {
-    "ce": L.CrossEntropy,
-    "mae": L.MAE,
-    "mae*": L.MAEStar,
-    "gce": L.GCE,
-    "sce": L.SCE,
-    "rce": L.RCE,
-    "nce": L.NCE,
-    "nfl": L.NFL,
-    "agce": L.AGCE,
-    "aul": L.AUL,
-    "ael": L.AEL,
-    "bitempered": L.BiTempered,
-}
+__all__ = ["ALIASES", "LOSSES", "PAIRS", "PAPER_PARAMETERS", "canonical_name", "get", "names"]
 
 PAIRS = {
     "nce+mae": ap.NCEMAE,
@@ -35,19 +22,6 @@ PAIRS = {
     "nfl+rce": ap.NFLRCE,
     "nce+aul": ap.NCEAUL,
     "nce+ael": ap.NCEAEL,
-}
-
-ALIASES = {
-    "cross_entropy": "ce",
-    "crossentropy": "ce",
-    "mae_star": "mae*",
-    "maestar": "mae*",
-    "gen_ce": "gce",
-    "gence": "gce",
-    "symce": "sce",
-    "nf": "nfl",
-    "bitemp": "bitempered",
-    "bi_tempered": "bitempered",
 }
 
 # The paper's appendix Table 1 (parameters taken from the losses' own papers;
@@ -83,16 +57,6 @@ PAPER_PARAMETERS = {
     "cifar100": _HUNDRED_CLASS,
     "webvision": _HUNDRED_CLASS,
 }
-
-
-def canonical_name(name):
-    """Normalise a loss name: case, ``-``/spaces, aliases, ``a+b`` order kept."""
-    if not isinstance(name, str):
-        raise TypeError(f"A loss name must be a string, got {name!r}.")
-    key = name.strip().lower().replace(" ", "")
-    parts = key.replace("-", "+").split("+") if ("+" in key or key.count("-") == 1) else [key]
-    parts = [ALIASES.get(p.replace("-", "_"), p.replace("-", "_")) for p in parts]
-    return "+".join(parts)
 
 
 def names():
