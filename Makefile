@@ -8,6 +8,8 @@ BACKENDS ?= tensorflow jax torch
 PYTEST_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+# The offline data folder (CIFAR-10, CIFAR-10N, Omniglot) beside the repository.
+export KERAS_ROBUST_DATA ?= $(abspath ../shared/data)
 
 .PHONY: setup data test main bench
 

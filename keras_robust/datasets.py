@@ -7,8 +7,9 @@ labels. Sources are tried in a fixed order and the first one found is used:
    as its data directory): the official archives or their unpacked folders,
    Debian/IDX files, a class-folder tree, the Omniglot zips.
 2. Local copies: Debian's ``dataset-fashion-mnist`` files, Keras' download
-   folder (``~/.keras/datasets``), the project's ``../shared/data`` (or
-   ``$KERAS_ROBUST_DATA``), data sets TFDS has already prepared.
+   folder (``~/.keras/datasets``), the folder named by ``$KERAS_ROBUST_DATA``
+   (e.g. a shared offline data folder; the package knows no repository
+   layout), data sets TFDS has already prepared.
 3. A TFDS download, only when downloads are allowed: ``download=False`` or the
    environment variable ``KERAS_ROBUST_NO_DOWNLOAD=1`` (unless
    ``download=True``) forbid it. Offline, a TFDS download retries for minutes.
@@ -55,7 +56,6 @@ __all__ = [
 ]
 
 _CACHE_VERSION = 1
-_PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )
@@ -149,11 +149,8 @@ def default_cache_dir():
 
 
 def _shared_data_dirs():
-    dirs = []
-    if os.environ.get("KERAS_ROBUST_DATA"):
-        dirs.append(Path(os.environ["KERAS_ROBUST_DATA"]))
-    dirs.append(_PROJECT_ROOT.parent / "shared" / "data")
-    return dirs
+    """The offline data folder of ``$KERAS_ROBUST_DATA`` (the Makefile and the tests set it)."""
+    return [Path(os.environ["KERAS_ROBUST_DATA"])] if os.environ.get("KERAS_ROBUST_DATA") else []
 
 
 def _keras_datasets_dir():

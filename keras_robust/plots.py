@@ -427,3 +427,37 @@ def all_figures(out_dir, verbose=False):
             print(path, flush=True)
         paths.append(path)
     return paths
+
+
+def learning_curves(cells, path, title, rate_name=lambda noise, rate: f"{100 * rate:g} %"):
+    """Runs' learning curves like the paper's Fig. 4/5: test (top) and false-label (bottom)
+    accuracy per epoch, one column per noise rate, one line per loss (mean over seeds).
+
+    ``cells`` maps ``(loss label, noise, rate)`` to an aggregate with ``n`` and
+    ``curves`` (`keras_robust.experiments.aggregate`); ``title`` is shown on top.
+    """
+    cols = sorted({(noise, rate) for _, noise, rate in cells}, key=lambda c: (c[1], c[0]))
+    fig = _mpl()(figsize=(max(5.5, 4 * len(cols)), 6.5))
+    axes = fig.subplots(2, len(cols), squeeze=False, sharex=True)
+    for j, (noise, rate) in enumerate(cols):
+        for label in sorted({label for label, _, _ in cells}):
+            c = cells.get((label, noise, rate))
+            if c is None:
+                continue
+            ep = np.arange(1, len(c["curves"]["test_accuracy"]) + 1)
+            line, = axes[0, j].plot(ep, 100 * np.array(c["curves"]["test_accuracy"]), label=f"{label} (n={c['n']})")
+            if c["curves"]["false_label_accuracy"] is not None:
+                axes[1, j].plot(ep, 100 * np.array(c["curves"]["false_label_accuracy"]), color=line.get_color())
+        axes[0, j].set_title(f"noise {rate_name(noise, rate)}")
+        axes[1, j].set_xlabel("epoch")
+        for ax in axes[:, j]:
+            ax.grid(alpha=0.3)
+        if rate == 0:
+            axes[1, j].text(0.5, 0.5, "no corrupted labels", ha="center", va="center",
+                            transform=axes[1, j].transAxes, color="gray")
+    axes[0, 0].set_ylabel("test accuracy (%)")
+    axes[1, 0].set_ylabel("false-label accuracy (%)")
+    axes[0, -1].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.set_dpi(110)
+    return _save(fig, path)

@@ -8,6 +8,7 @@ set -u
 cd "$(dirname "$0")/.."
 SHARD="${SHARD:-1/1}"
 PY="${PY:-.venv/bin/python}"
+export KERAS_ROBUST_DATA="${KERAS_ROBUST_DATA:-$(cd .. && pwd)/shared/data}"
 LOSSES=ce,mae,mae*,gce,nfl+mae,nce+mae,bitempered
 grid() {  # dataset seeds rates
   KERAS_BACKEND=jax "$PY" -m recipes.grid --dataset "$1" --arch mlp1024 --losses "$LOSSES" \

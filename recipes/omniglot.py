@@ -35,12 +35,13 @@ def main(argv=None):
     from keras_robust import datasets
     from keras_robust import experiments as ex
     from keras_robust.calibration import epsilon_for_classes
+    from keras_robust.losses import canonical_name
 
     k = datasets.num_classes("omniglot")
     eps = float(epsilon_for_classes(k))
     configs = []
     for loss in args.losses.split(","):
-        params = {"epsilon": round(eps, 4)} if ex._loss_key(loss) == "mae*" else {}
+        params = {"epsilon": round(eps, 4)} if canonical_name(loss) == "mae*" else {}
         for s in args.seeds.split(","):
             configs.append(ex.paper_config(
                 "omniglot", "mlp1024", loss, loss_params=params, lr=args.lr, epochs=args.epochs,

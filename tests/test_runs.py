@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from keras_robust import experiments as ex
+from keras_robust.experiments import checkpoint, runs
 from keras_robust import losses as L
 from keras_robust.monitor import LearningMonitor, NotLearningWarning, uniform_loss
 
@@ -42,7 +43,7 @@ def test_every_noise_kind_runs(kind, exclude, expected, tmp_path):
 def test_clipnorm_reaches_the_optimizer(tmp_path):
     h = ex.run(_small(clipnorm=5.0, limit=64, test_limit=20), tmp_path, verbose=0)
     assert h["config"]["clipnorm"] == 5.0
-    model, _ = ex._build(_small(clipnorm=5.0), 10, (784,))
+    model, _ = runs.build(_small(clipnorm=5.0), 10, (784,))
     assert model.optimizer.global_clipnorm == 5.0
     with pytest.raises(ValueError, match="clipnorm"):
         _small(clipnorm=-1.0)
@@ -83,7 +84,7 @@ def test_a_run_is_trained_by_one_process_at_a_time(tmp_path, capsys):
     c = _small("ce", limit=64, test_limit=20)
     out = ex.run_dir(c, tmp_path)
     out.mkdir(parents=True)
-    with ex._RunLock(out, c.replace(backend=keras.backend.backend())):
+    with checkpoint.RunLock(out, c.replace(backend=keras.backend.backend())):
         with pytest.raises(ex.RunError, match="being trained by pid"):
             ex.run(c, tmp_path, verbose=0)
         # a grid skips it, runs the others, and lists it at the end

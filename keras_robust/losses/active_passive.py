@@ -6,8 +6,9 @@ et al. / Zhou et al. as subclasses that only fix the two parts.
 
 import keras
 
+from keras_robust._checks import check_number as check_param
 from keras_robust.losses import _names
-from keras_robust.losses.base import RobustLoss, check_param
+from keras_robust.losses.base import RobustLoss
 from keras_robust.losses.losses import AEL, AGCE, AUL, MAE, NCE, NFL, RCE
 
 register = keras.saving.register_keras_serializable(package="keras_robust")

@@ -14,7 +14,6 @@ from keras import ops
 
 from keras_robust import _backend
 from keras_robust._checks import check_logit_bias
-from keras_robust._checks import check_number as check_param
 from keras_robust.epsilon import epsilon_for_classes
 from keras_robust.losses import _labels
 from keras_robust.losses import functional as F

@@ -6,10 +6,11 @@ Each class is one pure function plus validated parameters; all share
 
 import keras
 
+from keras_robust._checks import check_number as check_param
 from keras_robust.epsilon import epsilon_for_classes
 from keras_robust.losses import _labels
 from keras_robust.losses import functional as F
-from keras_robust.losses.base import RobustLoss, check_param
+from keras_robust.losses.base import RobustLoss
 
 register = keras.saving.register_keras_serializable(package="keras_robust")
 
