@@ -91,6 +91,9 @@ def test_a_run_is_trained_by_one_process_at_a_time(tmp_path, capsys):
         other = _small("mae", limit=64, test_limit=20)
         hs = ex.grid([c, other], tmp_path, verbose=0)
     assert sorted("error" in h for h in hs) == [False, True]
+    # the history copy inside the checkpoint is not a second run
+    assert [h["run_id"] for h in ex.load_histories(tmp_path)] == [other.replace(backend=c.backend or
+                                                                                keras.backend.backend()).run_id]
     assert "1 of 2 runs could not run" in capsys.readouterr().err
     assert ex.run(c, tmp_path, verbose=0)["finished"]  # the lock went with its holder
 

@@ -13,9 +13,14 @@ from keras_robust.experiments._io import read_json
 from keras_robust.experiments.config import RunConfig
 
 def load_histories(results_dir):
-    """All ``history.json`` under ``results_dir`` (any depth), finished or not."""
+    """All runs' ``history.json`` under ``results_dir`` (any depth), finished or not.
+
+    The copies inside the runs' checkpoints (``checkpoint/epoch-NNNN/``) are not runs of their own.
+    """
     out = []
     for p in sorted(Path(results_dir).rglob("history.json")):
+        if "checkpoint" in p.relative_to(results_dir).parts[:-1]:
+            continue
         try:
             h = read_json(p)
         except (OSError, json.JSONDecodeError) as e:
