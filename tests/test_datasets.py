@@ -13,6 +13,7 @@ import pytest
 
 from keras_robust import datasets as D
 from keras_robust import models
+from keras_robust.datasets import catalog, loading, sources
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CIFAR_JPEG = SHARED / "cifar10-jpeg.tar.gz"
@@ -28,7 +29,7 @@ def no_downloads(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a test reached TFDS")
 
-    monkeypatch.setattr(D, "_read_tfds", refuse)
+    monkeypatch.setattr(sources, "_read_tfds", refuse)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +84,7 @@ def test_cache_is_used_on_second_load(fmnist, cache, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("decoded again instead of reading the cache")
 
-    monkeypatch.setattr(D, "_read_fashion_mnist", fail)
+    monkeypatch.setattr(sources, "_read_fashion_mnist", fail)
     x, y = D.load("fashion_mnist", "test", cache_dir=cache, download=False, verbose=0)
     np.testing.assert_array_equal(y, fmnist["test"][1])
     with pytest.raises(AssertionError, match="decoded again"):
@@ -321,7 +322,7 @@ def test_pipeline_from_file_paths(tmp_path, rng):
 
 def test_cifar10_from_unpacked_jpeg_tree(tmp_path):
     # The tarball unpacked by hand: data_dir/{train,test}/<class>/*.jpg, two files each.
-    left = {(s, c): 2 for s in ("train", "test") for c in D._CIFAR10_CLASSES}
+    left = {(s, c): 2 for s in ("train", "test") for c in catalog._CIFAR10_CLASSES}
     with tarfile.open(CIFAR_JPEG) as tar:
         for m in tar:
             parts = m.name.split("/")
@@ -473,7 +474,7 @@ def test_info_and_num_classes():
 def test_limit_is_balanced():
     y = np.array([0, 0, 0, 0, 1, 2, 2, 1, 0])
     x = np.arange(9)
-    xs, ys = D._take(x, y, 5)
+    xs, ys = loading._take(x, y, 5)
     np.testing.assert_array_equal(xs, [0, 1, 4, 5, 6])
     np.testing.assert_array_equal(ys, [0, 0, 1, 2, 2])
 

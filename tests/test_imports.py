@@ -16,6 +16,11 @@ PACKAGE = pathlib.Path(keras_robust.__file__).parent
 TOP_IMPORTS_ONLY = (
     "keras_robust",
     "keras_robust._checks",
+    "keras_robust.datasets",
+    "keras_robust.datasets.cache",
+    "keras_robust.datasets.catalog",
+    "keras_robust.datasets.loading",
+    "keras_robust.datasets.sources",
     "keras_robust.epsilon",
     "keras_robust.noise",
     "keras_robust.tuner",
