@@ -17,7 +17,6 @@ import pytest
 
 from keras_robust import cli
 from keras_robust import losses as kr_losses
-from keras_robust import tuner as kr_tuner
 from keras_robust.calibration import epsilon_for_classes, match_hyperparameter, transfer_nce_agce
 from keras_robust.tuner import (
     CalibratedBayesianOptimization,
@@ -29,6 +28,8 @@ from keras_robust.tuner import (
     SeedParameters,
     seed_parameters,
 )
+from keras_robust.tuner import oracles as tuner_oracles
+from keras_robust.tuner import seeding as tuner_seeding
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLES = 512  # Monte-Carlo samples of the calibration in these tests
@@ -116,7 +117,7 @@ def test_seed_without_solution_falls_back_to_literature(monkeypatch):
     def no_root(*args, **kwargs):
         raise ValueError("No q in bracket (0.01, 1.0) gives <delta_k>(0) = -0.05 at K=3")
 
-    monkeypatch.setattr(kr_tuner, "match_hyperparameter", no_root)
+    monkeypatch.setattr(tuner_seeding, "match_hyperparameter", no_root)
     with pytest.warns(UserWarning, match="No matched q"):
         found = seed_parameters("gce", 3, samples=64)
     assert found.method == "literature" and found.params == {"q": 0.7}
@@ -277,7 +278,7 @@ def test_resume_does_not_repeat_finished_trials(tmp_path, strategy, monkeypatch)
     def no_recompute(*args, **kwargs):
         raise AssertionError("the seeds were recomputed on resume")
 
-    monkeypatch.setattr(kr_tuner, "seed_parameters", no_recompute)
+    monkeypatch.setattr(tuner_oracles, "seed_parameters", no_recompute)
     second = _run(tmp_path, space, strategy, max_trials=7, name="resume")
     resumed = [t for t, _ in second.ran]
     assert resumed == ["5", "6"]  # the interrupted trial 5 is retried, then 6; nothing finished reruns
