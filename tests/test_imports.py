@@ -16,6 +16,9 @@ PACKAGE = pathlib.Path(keras_robust.__file__).parent
 TOP_IMPORTS_ONLY = (
     "keras_robust",
     "keras_robust._checks",
+    "keras_robust.diagnostics",
+    "keras_robust.diagnostics.callback",
+    "keras_robust.diagnostics.report",
     "keras_robust.datasets",
     "keras_robust.datasets.cache",
     "keras_robust.datasets.catalog",
