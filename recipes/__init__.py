@@ -40,6 +40,15 @@ def _loss_name(text):
     return text
 
 
+def _label_set(text):
+    from keras_robust.datasets import CIFAR10N_LABEL_SETS
+
+    if text not in CIFAR10N_LABEL_SETS or text == "clean":
+        raise argparse.ArgumentTypeError(f"unknown CIFAR-10N label set {text!r}; known: aggre, random1, random2, "
+                                         "random3, worse")
+    return text
+
+
 def _shard(text):
     from keras_robust.experiments import parse_shard
 
@@ -76,7 +85,12 @@ def common_parser(description, dataset="fashion_mnist", arch="mlp1024", grid=Fal
         p.add_argument("--seed", type=int, default=0)
     p.add_argument("--loss-params", type=_json_dict, default=None,
                    help='JSON object of loss parameters, e.g. \'{"epsilon": 0.5}\'')
-    p.add_argument("--noise", default="symmetric", choices=["symmetric", "asymmetric", "none"])
+    p.add_argument("--noise", default="symmetric", choices=["symmetric", "asymmetric", "none", "human", "human_matrix"],
+                   help="human: CIFAR-10N's real labels (--labels); human_matrix: synthetic noise from their "
+                        "estimated transition matrix")
+    p.add_argument("--labels", type=_csv(_label_set), default=None,
+                   help="CIFAR-10N label set(s) for --noise human|human_matrix: aggre, random1-3, worse "
+                        "(comma-separated in a grid)")
     p.add_argument("--noise-any-class", dest="noise_exclude_true", action="store_false", default=None,
                    help="symmetric noise may redraw an example's own class (default: the paper's recipes "
                         "draw from the other classes)")
@@ -122,13 +136,16 @@ def configs(args, losses, rates, seeds, **extra):
     from keras_robust import experiments as ex
 
     out = []
+    human = args.noise in ("human", "human_matrix")
+    if human and not args.labels:
+        raise SystemExit(f"error: --noise {args.noise} needs --labels (aggre, random1, random2, random3, worse)")
+    settings = [dict(noise=args.noise, noise_rate=0.0, labels=label) for label in args.labels] if human else [
+        dict(noise=args.noise if rate > 0 else "none", noise_rate=rate) for rate in rates]
     for loss in losses:
-        for rate in rates:
+        for setting in settings:
             for seed in seeds:
                 kw = {**overrides(args), **extra}
-                noise = args.noise if rate > 0 else "none"
-                out.append(ex.paper_config(args.dataset, args.arch, loss, noise=noise, noise_rate=rate,
-                                           seed=seed, **kw))
+                out.append(ex.paper_config(args.dataset, args.arch, loss, seed=seed, **setting, **kw))
     return out
 
 

@@ -29,10 +29,13 @@ normalisation only (``augment=False``, optionally ``flatten=True``).
 
 from keras_robust.datasets.cache import default_cache_dir
 from keras_robust.datasets.catalog import INFO, DatasetInfo, DatasetNotFoundError, info, names, num_classes
+from keras_robust.datasets.cifar10n import LABEL_SETS as CIFAR10N_LABEL_SETS
+from keras_robust.datasets.cifar10n import load_cifar10n
 from keras_robust.datasets.loading import image_folder, list_image_folder, load
 from keras_robust.datasets.pipelines import pipeline
 
 __all__ = [
+    "CIFAR10N_LABEL_SETS",
     "INFO",
     "DatasetInfo",
     "DatasetNotFoundError",
@@ -41,6 +44,7 @@ __all__ = [
     "info",
     "list_image_folder",
     "load",
+    "load_cifar10n",
     "names",
     "num_classes",
     "pipeline",

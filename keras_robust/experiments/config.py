@@ -38,7 +38,7 @@ MLP_LEARNING_RATES = {
 # 2, 3) use MAE* with epsilon = 0.5; Eq. 4 gives 0.52 for K = 10.
 TEN_CLASS_MAE_STAR_EPSILON = 0.5
 
-_NOISE_KINDS = ("none", "symmetric", "asymmetric")
+_NOISE_KINDS = ("none", "symmetric", "asymmetric", "human", "human_matrix")
 _LR_SCHEDULES = ("constant", "exponential", "piecewise")
 _OPTIMIZERS = ("sgd", "adam")
 
@@ -64,6 +64,10 @@ class RunConfig:
             uniformly random label, possibly its own) or ``"asymmetric"``
             (CIFAR-10 class map).
         noise_rate: fraction of training labels to corrupt, in [0, 1].
+        labels: the CIFAR-10N label set of ``noise="human"`` (real human noise:
+            ``"aggre"``, ``"random1"``..``"random3"``, ``"worse"``) and of
+            ``noise="human_matrix"`` (synthetic noise drawn from that label
+            set's estimated 10 x 10 transition matrix, exact counts per class).
         noise_exclude_true: symmetric noise draws the new label from the other
             ``K - 1`` classes only, so exactly ``noise_rate`` of the labels are
             wrong (the Active-Passive reference code's convention).
@@ -94,6 +98,7 @@ class RunConfig:
     noise: str = "symmetric"
     noise_rate: float = 0.0
     noise_exclude_true: bool = False
+    labels: str = None
     seed: int = 0
     epochs: int = 10
     batch_size: int = 32
@@ -140,6 +145,17 @@ class RunConfig:
         self.noise_rate = float(rate)
         if self.noise == "none" and self.noise_rate:
             raise ValueError(f"`noise_rate` must be 0 when noise='none', got {self.noise_rate!r}")
+        if self.noise in ("human", "human_matrix"):
+            if self.dataset != "cifar10":
+                raise ValueError(f"noise={self.noise!r} (CIFAR-10N) needs dataset='cifar10', got {self.dataset!r}")
+            if self.labels not in datasets.CIFAR10N_LABEL_SETS or self.labels == "clean":
+                raise ValueError(f"noise={self.noise!r} needs `labels` in "
+                                 f"{[k for k in datasets.CIFAR10N_LABEL_SETS if k != 'clean']}, got {self.labels!r}")
+            if self.noise_rate:
+                raise ValueError(f"`noise_rate` must be 0 with noise={self.noise!r} (the label set fixes the noise), "
+                                 f"got {self.noise_rate!r}")
+        elif self.labels is not None:
+            raise ValueError(f"`labels` ({self.labels!r}) is for noise='human' or 'human_matrix', not {self.noise!r}")
         for f, lo in (("seed", 0), ("epochs", 1), ("batch_size", 1)):
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
@@ -231,7 +247,10 @@ class RunConfig:
         blob = json.dumps(self.to_dict(), sort_keys=True, default=str)
         digest = hashlib.sha1(blob.encode()).hexdigest()[:8]
         loss = re.sub(r"[^a-z0-9+]", "", self.loss.replace("*", "star")).replace("+", "-")
-        noise = "clean" if self.noise == "none" or self.noise_rate == 0 else f"{self.noise[:3]}{round(self.noise_rate * 100)}"
+        if self.noise in ("human", "human_matrix"):
+            noise = f"{'hum' if self.noise == 'human' else 'hmx'}-{self.labels}"
+        else:
+            noise = "clean" if self.noise == "none" or self.noise_rate == 0 else f"{self.noise[:3]}{round(self.noise_rate * 100)}"
         return f"{self.dataset}-{self.arch}-{loss}-{noise}-s{self.seed}-{digest}"
 
 

@@ -20,9 +20,18 @@ def load_data(config, verbose=0):
     opts = dict(config.data_options)
     if opts.get("image_size") is not None:
         opts["image_size"] = tuple(opts["image_size"])
-    x, y = datasets.load(config.dataset, "train", limit=config.limit, verbose=verbose, **opts)
     xt, yt = datasets.load(config.dataset, "test", limit=config.test_limit, verbose=verbose, **opts)
     k = datasets.num_classes(config.dataset)
+    if config.noise in ("human", "human_matrix"):
+        x, human, y, _ = datasets.load_cifar10n(config.labels, verbose=verbose)
+        keep = _balanced(y, config.limit)
+        x, human, y = x[keep], human[keep], y[keep]
+        if config.noise == "human":
+            return x, y, human, human != y, xt, yt, k
+        matrix = noise.empirical_transition_matrix(y, human, k)
+        noisy, mask = noise.transition_noise(y, matrix, seed=config.seed, exact=True)
+        return x, y, noisy, mask, xt, yt, k
+    x, y = datasets.load(config.dataset, "train", limit=config.limit, verbose=verbose, **opts)
     if config.noise == "symmetric" and config.noise_rate > 0:
         noisy, mask = noise.symmetric_noise(y, config.noise_rate, k, seed=config.seed,
                                             exclude_true=config.noise_exclude_true)
@@ -31,6 +40,17 @@ def load_data(config, verbose=0):
     else:
         noisy, mask = y.copy(), np.zeros(len(y), bool)
     return x, y, noisy, mask, xt, yt, k
+
+
+def _balanced(y, limit):
+    """Indices of at most ``limit`` examples, balanced over classes, in their original order."""
+    if limit is None or limit >= len(y):
+        return np.arange(len(y))
+    rank = np.empty(len(y), np.int64)
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        rank[members] = np.arange(members.size)
+    return np.sort(np.lexsort((np.arange(len(y)), rank))[:limit])
 
 
 def normalise(x, config):

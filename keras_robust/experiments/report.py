@@ -33,7 +33,10 @@ def load_histories(results_dir):
 
 def _group_key(h):
     c = RunConfig.from_dict(h["config"])
-    noise = "none" if c.noise_rate == 0 else c.noise
+    if c.labels is not None:  # CIFAR-10N: the label set is the noise
+        noise = f"{c.noise}:{c.labels}"
+    else:
+        noise = "none" if c.noise_rate == 0 else c.noise
     return (c.dataset, c.arch, c.epochs), (c.label, noise, c.noise_rate)
 
 
@@ -85,6 +88,9 @@ def _pm(mean, se, scale=100.0):
 
 
 def _rate_name(noise, rate):
+    if noise.startswith("human"):
+        kind, labels = noise.split(":")
+        return f"{labels} ({'human' if kind == 'human' else 'its matrix, synthetic'})"
     return "0 %" if rate == 0 else f"{rate * 100:g} %" + ("" if noise == "symmetric" else f" ({noise})")
 
 

@@ -201,8 +201,9 @@ def _train(config, out, callbacks, verbose, distribute, force, stop_on_stall):
         if verbose:
             print(f"[{config.run_id}] resuming after epoch {start}/{config.epochs}", flush=True)
     elif verbose:
-        print(f"[{config.run_id}] {config.dataset} {config.arch} {config.label} {config.noise} "
-              f"{config.noise_rate:g}: {len(y)} train ({int(mask.sum())} noisy), {len(yt)} test, "
+        noise = f"{config.noise} {config.labels or f'{config.noise_rate:g}'}"
+        print(f"[{config.run_id}] {config.dataset} {config.arch} {config.label} {noise}: "
+              f"{len(y)} train ({int(mask.sum())} noisy), {len(yt)} test, "
               f"{config.epochs} epochs, {keras.backend.backend()}"
               + (f", {kind} on {n_dev} devices" if n_dev > 1 else ""), flush=True)
     if history["finished"] or start >= config.epochs:

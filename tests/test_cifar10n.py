@@ -1,0 +1,76 @@
+"""CIFAR-10N: the alignment of the human labels with the images (verified on the images), bad label
+files, and runs with real human noise and with synthetic noise from its transition matrix."""
+
+import math
+
+import numpy as np
+import pytest
+
+from keras_robust import datasets
+from keras_robust import experiments as ex
+from keras_robust.datasets import cifar10n
+from recipes.cifar10n_check import mapping_check
+
+
+def test_alignment_is_verified_on_the_images():
+    # A model trained on clean labels is less confident, within each class, on images whose human label is
+    # wrong; with the labels shuffled within each class (a wrong alignment) the gap vanishes.
+    r = mapping_check(n_train=8000, n_eval=10000, epochs=2, verbose=0)
+    (gap, se), (shuffled, se_s) = r["gap"], r["shuffled_gap"]
+    assert gap > 0.015 and gap - shuffled > 2.5 * math.hypot(se, se_s), r
+
+
+def test_label_sets_and_noise_rates():
+    x, noisy, clean, mask = datasets.load_cifar10n("worse")
+    assert x.shape == (50000, 32, 32, 3) and np.array_equal(mask, noisy != clean)
+    assert mask.mean() == pytest.approx(0.4021, abs=1e-4)  # the published 40.21 % for worse
+    _, aggre, _, m = datasets.load_cifar10n("aggre")
+    assert m.mean() == pytest.approx(0.0901, abs=1e-4)  # this file; the CIFAR-N paper rounds to 9.03 %
+    _, same, _, none = datasets.load_cifar10n("clean")
+    assert not none.any() and np.array_equal(same, clean)
+
+
+def test_align_official_and_class_major_orders():
+    official = np.array([3, 1, 3, 0, 1, 0, 2, 3, 2, 1] * 3)
+    np.testing.assert_array_equal(cifar10n.align(official, official), np.arange(30))
+    by_class = np.sort(official, kind="stable")
+    idx = cifar10n.align(official, by_class)
+    assert np.array_equal(official[idx], by_class) and list(idx[:6]) == list(np.flatnonzero(official == 0))
+    with pytest.raises(ValueError, match="cannot be aligned"):
+        cifar10n.align(official, np.roll(by_class, 1))
+    with pytest.raises(ValueError, match="no `limit`"):
+        cifar10n.align(official, official[:10])
+
+
+def _write(path, **overrides):
+    arrays = {key: np.zeros(50000, np.uint8) for key in cifar10n.LABEL_SETS.values()}
+    arrays.update(overrides)
+    np.savez(path, **arrays)
+    return path
+
+
+def test_bad_label_input_is_named(tmp_path):
+    with pytest.raises(ValueError, match="Unknown CIFAR-10N label set 'worst'"):
+        datasets.load_cifar10n("worst")
+    short = _write(tmp_path / "short.npz", worse_label=np.zeros(49999, np.uint8))
+    with pytest.raises(ValueError, match=r"`worse_label` must hold 50000 labels, got shape \(49999,\)"):
+        cifar10n.read_label_file(short)
+    big = _write(tmp_path / "big.npz", aggre_label=np.full(50000, 10, np.uint8))
+    with pytest.raises(ValueError, match=r"`aggre_label` must hold class ids 0-9, got values in \[10, 10\]"):
+        datasets.load_cifar10n("aggre", label_file=big)
+    (tmp_path / "junk.npz").write_text("not a zip")
+    with pytest.raises(ValueError, match="not a readable CIFAR-10N label file"):
+        cifar10n.read_label_file(tmp_path / "junk.npz")
+    with pytest.raises(ValueError, match="needs dataset='cifar10'"):
+        ex.paper_config("fashion_mnist", "mlp1024", "ce", noise="human", labels="worse")
+    with pytest.raises(ValueError, match="needs `labels`"):
+        ex.paper_config("cifar10", "mlp1024", "ce", noise="human", labels="clean")
+
+
+@pytest.mark.parametrize("kind", ["human", "human_matrix"])
+def test_runs_with_human_noise_and_its_matrix(kind, tmp_path):
+    c = ex.paper_config("cifar10", "mlp1024", "mae*", noise=kind, labels="worse", epochs=1, limit=500, test_limit=100)
+    h = ex.run(c, tmp_path, verbose=0)
+    assert h["finished"] and ("hum-worse" if kind == "human" else "hmx-worse") in h["run_id"]
+    assert 150 <= h["num_noisy"] <= 250  # about 40 % of 500 wrong, by the human labels or by their matrix
+    assert h["epochs"][0]["false_label_accuracy"] is not None
