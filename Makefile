@@ -11,7 +11,7 @@ FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 # The offline data folder (CIFAR-10, CIFAR-10N, Omniglot) beside the repository.
 export KERAS_ROBUST_DATA ?= $(abspath ../shared/data)
 
-.PHONY: setup data test main bench
+.PHONY: setup data test main bench gpu
 
 $(VENV)/.installed: pyproject.toml constraints-cpu.txt
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
@@ -40,3 +40,18 @@ main: setup data
 bench: setup
 	$(PY) benchmarks/loss_speed.py --backends tensorflow,jax,torch
 	$(PY) benchmarks/calibration.py
+
+# The GPU run (benchmarks/README.md, "GPU run"): ResNet-32 on CIFAR-10 on one GPU with JAX or
+# torch and no network. Needs no .venv: where keras does not import, the wheels carried in
+# GPU_WHEELS (keras, namex, optree) are installed into /tmp/gpu-site first; the project runs
+# from this tree. Data: KERAS_ROBUST_DATA (a folder with cifar10-jpeg.tar.gz). GPU_ARGS go to
+# the script, e.g. make gpu GPU_ARGS="--budget-s 330 --out /tmp/gpu".
+GPU_WHEELS ?= .gpu/wheels
+GPU_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
+GPU_ARGS ?=
+gpu:
+	@KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(GPU_PY) -c "import keras" 2>/dev/null || { \
+	  $(GPU_PY) -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+	    --target /tmp/gpu-site $(GPU_WHEELS)/*.whl || exit 1; }; \
+	PYTHONPATH=/tmp/gpu-site$${PYTHONPATH:+:$$PYTHONPATH} KERAS_BACKEND=$${KERAS_BACKEND:-jax} \
+	  PYTHONUNBUFFERED=1 $(GPU_PY) benchmarks/gpu.py $(GPU_ARGS)
