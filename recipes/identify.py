@@ -51,6 +51,12 @@ STUDIES = {
         for form, extra in variants
         for row in _lr_profile(loss, {"alpha": 1.0, "beta": 20.0, "mae_form": form}, _LRS, _PAPER_T2[loss], **extra)
     ],
+    # The same reading on CIFAR-10, where Table 2 has NCE-MAE collapse one step earlier (lr 0.003: 16.61).
+    "pair-scale-cifar10": [
+        (f"nce+mae mae_form={form}, lr {lr:g}", "nce+mae", {"alpha": 1.0, "beta": 20.0, "mae_form": form}, lr, 0.0, 4,
+         {"dataset": "cifar10"}, {0.001: 53.49, 0.003: 16.61}[lr])
+        for form in ("l1_mean", "reduced") for lr in (0.001, 0.003)
+    ],
     # NF+MAE's focal weight: differentiated (formula) or detached (reference code).
     "nfl-gradient": _lr_profile("nfl+mae", {"alpha": 1.0, "beta": 20.0, "mae_form": "l1_mean", "detach_weight": True},
                                 _LRS, _PAPER_T2["nfl+mae"]),
@@ -85,7 +91,8 @@ def configs(study, dataset=_FM):
 
     out = []
     for label, loss, params, lr, rate, epochs, extra, paper in STUDIES[study]:
-        c = ex.paper_config(dataset, "mlp1024", loss, noise="symmetric" if rate else "none", noise_rate=rate,
+        extra = dict(extra)
+        c = ex.paper_config(extra.pop("dataset", dataset), "mlp1024", loss, noise="symmetric" if rate else "none", noise_rate=rate,
                             seed=0, epochs=epochs, lr=lr, loss_params=dict(params), **extra)
         out.append((label, c, paper))
     return out

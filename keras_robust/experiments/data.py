@@ -154,4 +154,5 @@ def predict(model, x, n_dev=1, batch_size=1024):
     if pad:
         x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
     batch_size = max(n_dev, batch_size - batch_size % n_dev)
-    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))[:n]
+    out = model.predict(x, batch_size=batch_size, verbose=0)
+    return np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(out, "float32")))[:n]  # bf16 models too
