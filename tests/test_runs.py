@@ -183,3 +183,16 @@ def test_a_run_that_cannot_learn_says_so_and_stops(tmp_path, capsys):
     assert h["finished"] and h["stopped_early"].startswith("not learning") and len(h["epochs"]) < 4
     assert "WARNING keras_robust: not learning" in capsys.readouterr().out
     assert json.loads((ex.run_dir(c, tmp_path) / "history.json").read_text())["warnings"] == h["warnings"]
+
+
+def test_fields_added_later_leave_existing_run_ids_alone():
+    import hashlib
+    import json as _json
+
+    c = _small("ce").replace(backend="jax")
+    d = c.to_dict()
+    del d["labels"]  # a run recorded before the field existed
+    digest = hashlib.sha1(_json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    assert c.run_id.endswith(digest)
+    human = ex.paper_config("cifar10", "mlp1024", "ce", noise="human", labels="worse", backend="jax")
+    assert human.run_id != human.replace(labels="aggre").run_id  # once set, it counts

@@ -43,6 +43,10 @@ _LR_SCHEDULES = ("constant", "exponential", "piecewise")
 _OPTIMIZERS = ("sgd", "adam")
 
 
+# Fields added to RunConfig after results were recorded, with their "unset" value.
+_LATER_FIELDS = {"labels": None}
+
+
 def _loss_key(name):
     return registry.canonical_name(name)
 
@@ -243,8 +247,16 @@ class RunConfig:
 
     @property
     def run_id(self):
-        """``<dataset>-<arch>-<loss>-<noise><rate>-s<seed>-<hash>``: readable and unique."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        """``<dataset>-<arch>-<loss>-<noise><rate>-s<seed>-<hash>``: readable and unique.
+
+        Fields added after runs were recorded enter the hash only when set
+        (`_LATER_FIELDS`), so existing run directories keep their ids.
+        """
+        d = self.to_dict()
+        for field, unset in _LATER_FIELDS.items():
+            if d.get(field) == unset:
+                d.pop(field)
+        blob = json.dumps(d, sort_keys=True, default=str)
         digest = hashlib.sha1(blob.encode()).hexdigest()[:8]
         loss = re.sub(r"[^a-z0-9+]", "", self.loss.replace("*", "star")).replace("+", "-")
         if self.noise in ("human", "human_matrix"):
