@@ -9,6 +9,8 @@ this package.
 import argparse
 import json
 import os
+import re
+import sys
 
 
 def _csv(kind):
@@ -30,32 +32,13 @@ def _rate(text):
     return value
 
 
-def _loss_name(text):
-    from keras_robust import losses
-
-    try:
-        losses.get(text, num_classes=10)
-    except (ValueError, TypeError) as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return text
-
-
-def _label_set(text):
-    from keras_robust.datasets import CIFAR10N_LABEL_SETS
-
-    if text not in CIFAR10N_LABEL_SETS or text == "clean":
-        raise argparse.ArgumentTypeError(f"unknown CIFAR-10N label set {text!r}; known: aggre, random1, random2, "
-                                         "random3, worse")
-    return text
 
 
 def _shard(text):
-    from keras_robust.experiments import parse_shard
-
-    try:
-        parse_shard(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+    """``"i/n"`` with ``1 <= i <= n`` (checked here, without importing Keras before the backend is set)."""
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise argparse.ArgumentTypeError(f"`shard` must be 'i/n' with 1 <= i <= n (e.g. '2/4'), got {text!r}")
     return text
 
 
@@ -73,13 +56,13 @@ def common_parser(description, dataset="fashion_mnist", arch="mlp1024", grid=Fal
     p.add_argument("--dataset", default=dataset)
     p.add_argument("--arch", default=arch)
     if grid:
-        p.add_argument("--losses", type=_csv(_loss_name), default=["ce", "mae", "mae*"],
+        p.add_argument("--losses", type=_csv(str), default=["ce", "mae", "mae*"],
                        help="comma-separated loss registry names")
         p.add_argument("--rates", type=_csv(_rate), default=[0.0, 0.4], help="comma-separated noise rates")
         p.add_argument("--seeds", type=_csv(int), default=[0, 1, 2])
         p.add_argument("--shard", type=_shard, default="1/1", help="run only shard i/n of the grid (1 <= i <= n)")
     else:
-        p.add_argument("--loss", type=_loss_name, default="ce",
+        p.add_argument("--loss", default="ce",
                        help="loss registry name (ce, mae, mae*, gce, nce+agce, ...)")
         p.add_argument("--rate", type=_rate, default=0.0, help="noise rate")
         p.add_argument("--seed", type=int, default=0)
@@ -88,7 +71,7 @@ def common_parser(description, dataset="fashion_mnist", arch="mlp1024", grid=Fal
     p.add_argument("--noise", default="symmetric", choices=["symmetric", "asymmetric", "none", "human", "human_matrix"],
                    help="human: CIFAR-10N's real labels (--labels); human_matrix: synthetic noise from their "
                         "estimated transition matrix")
-    p.add_argument("--labels", type=_csv(_label_set), default=None,
+    p.add_argument("--labels", type=_csv(str), default=None,
                    help="CIFAR-10N label set(s) for --noise human|human_matrix: aggre, random1-3, worse "
                         "(comma-separated in a grid)")
     p.add_argument("--noise-any-class", dest="noise_exclude_true", action="store_false", default=None,
@@ -113,11 +96,27 @@ def common_parser(description, dataset="fashion_mnist", arch="mlp1024", grid=Fal
 
 
 def check_backend(args):
+    """Fix the backend (before Keras is imported), then check the loss names and label sets:
+    a bad one ends the recipe with argparse's one-line error and exit code 2."""
     if args.backend and args.backend != os.environ.get("KERAS_BACKEND", args.backend):
         raise SystemExit(f"--backend {args.backend} but KERAS_BACKEND={os.environ.get('KERAS_BACKEND')}: "
                          "Keras fixes its backend at import; run with KERAS_BACKEND=" + args.backend)
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend
+    from keras_robust import datasets, losses
+
+    def fail(argument, message):
+        print(f"{os.path.basename(sys.argv[0])}: error: argument {argument}: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+    for name in getattr(args, "losses", None) or [args.loss]:
+        try:
+            losses.get(name, num_classes=10)
+        except (ValueError, TypeError) as e:
+            fail("--losses" if hasattr(args, "losses") else "--loss", e)
+    for label in args.labels or []:
+        if label not in datasets.CIFAR10N_LABEL_SETS or label == "clean":
+            fail("--labels", f"unknown CIFAR-10N label set {label!r}; known: aggre, random1, random2, random3, worse")
 
 
 def overrides(args):
