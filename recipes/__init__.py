@@ -54,7 +54,11 @@ def common_parser(description, dataset="fashion_mnist", arch="mlp1024", grid=Fal
     losses, noise rates and seeds, plus ``--shard``."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--dataset", default=dataset)
-    p.add_argument("--arch", default=arch)
+    p.add_argument("--setup", default="paper", choices=["paper", "cifar-n"],
+                   help="training setup: the paper's appendix (default) or the CIFAR-N paper's "
+                        "(ResNet-34, 100 epochs, human noise; keras_robust.experiments.cifar_n_config)")
+    p.add_argument("--arch", default=None, help=f"network (default: {arch}; resnet34 with --setup cifar-n)")
+    p.set_defaults(default_arch=arch)
     if grid:
         p.add_argument("--losses", type=_csv(str), default=["ce", "mae", "mae*"],
                        help="comma-separated loss registry names")
@@ -68,9 +72,9 @@ def common_parser(description, dataset="fashion_mnist", arch="mlp1024", grid=Fal
         p.add_argument("--seed", type=int, default=0)
     p.add_argument("--loss-params", type=_json_dict, default=None,
                    help='JSON object of loss parameters, e.g. \'{"epsilon": 0.5}\'')
-    p.add_argument("--noise", default="symmetric", choices=["symmetric", "asymmetric", "none", "human", "human_matrix"],
-                   help="human: CIFAR-10N's real labels (--labels); human_matrix: synthetic noise from their "
-                        "estimated transition matrix")
+    p.add_argument("--noise", default=None, choices=["symmetric", "asymmetric", "none", "human", "human_matrix"],
+                   help="default: symmetric (human with --setup cifar-n); human: CIFAR-10N's real labels "
+                        "(--labels); human_matrix: synthetic noise from their estimated transition matrix")
     p.add_argument("--labels", type=_csv(str), default=None,
                    help="CIFAR-10N label set(s) for --noise human|human_matrix: aggre, random1-3, worse "
                         "(comma-separated in a grid)")
@@ -103,6 +107,10 @@ def check_backend(args):
                          "Keras fixes its backend at import; run with KERAS_BACKEND=" + args.backend)
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend
+    if os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES"):  # several JAX hosts (README): before any device is used
+        import keras
+
+        keras.distribution.initialize()
     from keras_robust import datasets, losses
 
     def fail(argument, message):
@@ -135,16 +143,20 @@ def configs(args, losses, rates, seeds, **extra):
     from keras_robust import experiments as ex
 
     out = []
-    human = args.noise in ("human", "human_matrix")
-    if human and not args.labels:
-        raise SystemExit(f"error: --noise {args.noise} needs --labels (aggre, random1, random2, random3, worse)")
-    settings = [dict(noise=args.noise, noise_rate=0.0, labels=label) for label in args.labels] if human else [
-        dict(noise=args.noise if rate > 0 else "none", noise_rate=rate) for rate in rates]
+    setup = ex.SETUPS[args.setup]
+    arch = args.arch or ("resnet34" if args.setup == "cifar-n" else args.default_arch)
+    noise = args.noise or ("human" if args.setup == "cifar-n" else "symmetric")
+    human = noise in ("human", "human_matrix")
+    labels = args.labels or (["worse"] if human and args.setup == "cifar-n" else None)
+    if human and not labels:
+        raise SystemExit(f"error: --noise {noise} needs --labels (aggre, random1, random2, random3, worse)")
+    settings = [dict(noise=noise, noise_rate=0.0, labels=label) for label in labels] if human else [
+        dict(noise=noise if rate > 0 else "none", noise_rate=rate) for rate in rates]
     for loss in losses:
         for setting in settings:
             for seed in seeds:
                 kw = {**overrides(args), **extra}
-                out.append(ex.paper_config(args.dataset, args.arch, loss, seed=seed, **setting, **kw))
+                out.append(setup(args.dataset, arch, loss, seed=seed, **setting, **kw))
     return out
 
 

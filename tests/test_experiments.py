@@ -32,7 +32,8 @@ def test_paper_defaults_follow_the_appendix():
     assert mlp.loss_params == {"epsilon": 0.5}
     assert mlp.learning_rate(2) == pytest.approx(0.003 * 0.95**2)
     r10 = ex.paper_config("cifar10", "resnet32", "ce")
-    assert (r10.lr, r10.momentum, r10.weight_decay, r10.batch_size) == (0.1, 0.9, 1e-4, 128)
+    # The paper's PyTorch weight decay 1e-4 is coupled L2 (RunConfig.l2), not Keras' decoupled form.
+    assert (r10.lr, r10.momentum, r10.l2, r10.weight_decay, r10.batch_size) == (0.1, 0.9, 1e-4, 0.0, 128)
     assert [r10.learning_rate(e) for e in (0, 99, 100, 149, 150, 199)] == pytest.approx(
         [0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
     assert ex.paper_config("cifar10", "resnet32", "mae*").loss_params == {"epsilon": 0.5}  # Table 2
@@ -86,11 +87,79 @@ def test_config_round_trip_and_id():
         ("limit", 0, ValueError),
         ("loss_params", [1], TypeError),
         ("augment", "yes", TypeError),
+        ("l2", -1e-4, ValueError),
+        ("l2", float("nan"), ValueError),
     ],
 )
 def test_bad_config_raises_naming_the_field(field, value, error):
     with pytest.raises(error, match=field):
         ex.RunConfig(**{field: value})
+
+
+def test_runs_recorded_before_a_field_existed_keep_their_ids():
+    # The id hashes fields added later (labels, l2) only when set: the committed
+    # grid histories (results/mlp1024) must keep naming their directories.
+    c = ex.paper_config("fashion_mnist", "mlp1024", "ce", noise="symmetric", noise_rate=0.4, seed=0, backend="jax")
+    assert c.run_id == "fashion_mnist-mlp1024-ce-sym40-s0-1a39ce00"
+    assert c.replace(l2=1e-4).run_id != c.run_id
+
+
+def test_coupled_l2_is_pytorchs_sgd_weight_decay():
+    """One step of SGD with momentum and ``l2`` against PyTorch's rule written in
+    NumPy: ``v = m v + (g + l2 w); w -= lr v`` (two steps, so momentum matters)."""
+    from keras_robust.experiments import runs
+
+    cfg = _small(loss="ce", l2=0.05, momentum=0.9, lr=0.1, batch_size=8)
+    model, loss = runs.build(cfg, 10, (28, 28, 1))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 28, 28, 1)).astype("float32")
+    y = rng.integers(0, 10, size=8).astype("int32")
+    w0 = [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
+
+    def grads(weights):  # gradient of the data loss only, at the given weights
+        probe = keras.models.clone_model(model)
+        probe.set_weights(weights)
+        if keras.backend.backend() == "jax":
+            import jax
+
+            def f(ws):
+                logits, _ = probe.stateless_call(ws, [v.value for v in probe.non_trainable_variables], x)
+                return loss(y, logits)
+            return [np.asarray(g) for g in jax.grad(f)([v.value for v in probe.trainable_variables])]
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+            with tf.GradientTape() as tape:
+                value = loss(y, probe(x))
+            return [g.numpy() for g in tape.gradient(value, probe.trainable_variables)]
+        import torch
+        value = loss(torch.as_tensor(y), probe(torch.as_tensor(x)))
+        value.backward()
+        return [v.value.grad.detach().cpu().numpy() for v in probe.trainable_variables]
+
+    w, v = [a.copy() for a in w0], [np.zeros_like(a) for a in w0]
+    for _ in range(2):
+        g = grads(w)
+        v = [0.9 * vi + gi + 0.05 * wi for vi, gi, wi in zip(v, g, w)]
+        w = [wi - 0.1 * vi for wi, vi in zip(w, v)]
+        model.train_on_batch(x, y)
+    got = [keras.ops.convert_to_numpy(t) for t in model.trainable_variables]
+    for a, b in zip(got, w):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)
+    # and it is not Keras' decoupled weight_decay of the same value
+    assert max(np.abs(a - b).max() for a, b in zip(got, w0)) > 1e-3
+
+
+def test_cifar_n_preset_is_the_reference_codes_setup():
+    c = ex.cifar_n_config(loss="ce")
+    assert (c.dataset, c.arch, c.noise, c.labels, c.epochs, c.batch_size) == (
+        "cifar10", "resnet34", "human", "worse", 100, 128)
+    assert (c.momentum, c.l2, c.weight_decay, c.augment) == (0.9, 5e-4, 0.0, True)
+    assert [c.learning_rate(e) for e in (0, 59, 60, 99)] == pytest.approx([0.1, 0.1, 0.01, 0.01])
+    assert ex.cifar_n_config(loss="mae*", labels="aggre").labels == "aggre"
+    clean = ex.cifar_n_config(noise="none")
+    assert (clean.noise, clean.labels) == ("none", None)
+    assert set(ex.CIFAR_N_CE_REFERENCE) == {"clean", "aggre", "random1", "random2", "random3", "worse"}
+    assert ex.SETUPS["cifar-n"] is ex.cifar_n_config and ex.SETUPS["paper"] is ex.paper_config
 
 
 def test_bad_run_arguments():

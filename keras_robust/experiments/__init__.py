@@ -21,10 +21,13 @@ one; torch runs use one device.
 
 from keras_robust.experiments.checkpoint import RunError
 from keras_robust.experiments.config import (
+    CIFAR_N_CE_REFERENCE,
     MLP_LEARNING_RATES,
     MLP_LR_GRID,
+    SETUPS,
     TEN_CLASS_MAE_STAR_EPSILON,
     RunConfig,
+    cifar_n_config,
     paper_config,
     run_dir,
 )
@@ -33,12 +36,15 @@ from keras_robust.experiments.report import aggregate, load_histories, plot_curv
 from keras_robust.experiments.runs import run
 
 __all__ = [
+    "CIFAR_N_CE_REFERENCE",
     "MLP_LEARNING_RATES",
     "MLP_LR_GRID",
+    "SETUPS",
     "TEN_CLASS_MAE_STAR_EPSILON",
     "RunConfig",
     "RunError",
     "aggregate",
+    "cifar_n_config",
     "grid",
     "load_histories",
     "paper_config",

@@ -82,12 +82,16 @@ class EpochBatches(keras.utils.PyDataset):
         devices: with data parallelism every batch must split evenly: each
             epoch's tail is trimmed to a multiple of the device count.
         augment_kind: `keras_robust.augment` kind applied to raw images, or None.
+        process: ``(index, count)`` in a multi-process run (default: this
+            process's, from `keras.distribution.initialize`): each process
+            serves its contiguous part of every batch, Keras joins them.
     """
 
-    def __init__(self, x, labels, config, first_epoch=0, devices=1, augment_kind=None):
+    def __init__(self, x, labels, config, first_epoch=0, devices=1, augment_kind=None, process=None):
         super().__init__(workers=1, use_multiprocessing=False)
         self.x, self.labels, self.config = x, labels, config
         self.first_epoch, self.devices, self.augment_kind = first_epoch, devices, augment_kind
+        self.process = _backend.processes() if process is None else tuple(process)
         info = datasets.info(config.dataset)
         self.mean, self.std = info.mean, info.std
         self._cached = (None, None)
@@ -109,6 +113,10 @@ class EpochBatches(keras.utils.PyDataset):
         epoch, i = self.first_epoch + j // self.per_epoch, j % self.per_epoch
         bs = self.config.batch_size
         idx = self._order(epoch)[i * bs:(i + 1) * bs]
+        rank, count = self.process
+        if count > 1:  # batches hold a multiple of the devices, hence of the processes
+            part = len(idx) // count
+            idx = idx[rank * part:(rank + 1) * part]
         if self.augment_kind is None:
             return self.x[idx], self.labels[idx]
         x = augment.augment_batch(self.x[idx], self.augment_kind, self.mean, self.std,
@@ -117,7 +125,8 @@ class EpochBatches(keras.utils.PyDataset):
 
 
 def devices():
-    """Local accelerators (or forced host devices) of the backend: a list of names."""
+    """Accelerators (or forced host devices) of the backend: a list of names; with several JAX
+    processes (`keras.distribution.initialize`), every process's devices."""
     try:
         return _backend.local_devices()
     except Exception:  # noqa: BLE001 - no distribution support means one device
@@ -137,7 +146,11 @@ def strategy(distribute):
             raise ValueError(f"`distribute=True` needs more than one device; found {found}")
         return "none", 1, contextlib.nullcontext()
     if backend == "jax":
-        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=found))
+        # Several processes (keras.distribution.initialize): `found` holds every host's devices and
+        # each process feeds its part of a batch (EpochBatches), so Keras must not shard it again.
+        multi = _backend.processes()[1] > 1
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=found,
+                                                                            auto_shard_dataset=not multi))
         return "jax-data-parallel", len(found), contextlib.nullcontext()
     if backend == "tensorflow":
         mirrored = _backend.mirrored_strategy()
@@ -154,5 +167,6 @@ def predict(model, x, n_dev=1, batch_size=1024):
     if pad:
         x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
     batch_size = max(n_dev, batch_size - batch_size % n_dev)
-    out = model.predict(x, batch_size=batch_size, verbose=0)
+    with _backend.readable_outputs():
+        out = model.predict(x, batch_size=batch_size, verbose=0)
     return np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(out, "float32")))[:n]  # bf16 models too

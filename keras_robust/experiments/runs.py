@@ -37,6 +37,10 @@ def build(config, k, input_shape):
     model = models.get(config.arch, k, input_shape=input_shape)
     dataset = config.dataset if config.dataset in ("fashion_mnist", "cifar10", "cifar100") else None
     loss = losses.get(config.loss, num_classes=k, dataset=dataset, **dict(config.loss_params))
+    if config.l2:
+        # Coupled L2 (torch.optim.SGD's weight_decay): the penalty l2/2 ||w||^2 adds l2 * w to each gradient.
+        for variable in model.trainable_variables:
+            variable.regularizer = keras.regularizers.L2(config.l2 / 2)
     common = dict(learning_rate=config.lr, weight_decay=config.weight_decay or None, global_clipnorm=config.clipnorm)
     if config.optimizer == "sgd":
         opt = keras.optimizers.SGD(momentum=config.momentum, nesterov=config.nesterov, **common)
