@@ -6,6 +6,8 @@ to one input (the calibration solver differentiates the very loss objects
 users train with), and the backend's name.
 """
 
+import contextlib
+
 import keras
 import numpy as np
 
@@ -101,6 +103,40 @@ def local_devices():
 
         return [d.name for d in tf.config.list_logical_devices("GPU")] or ["cpu:0"]
     return ["cpu:0"]
+
+
+def processes():
+    """``(index, count)`` of this process in a multi-process JAX run (`keras.distribution.initialize`).
+
+    ``(0, 1)`` on one host and on the other backends.
+    """
+    if name() != "jax":
+        return 0, 1
+    import jax
+
+    return jax.process_index(), jax.process_count()
+
+
+@contextlib.contextmanager
+def readable_outputs():
+    """Within: Keras' ``predict`` returns outputs every process can read.
+
+    Under a multi-process `keras.distribution.DataParallel`, ``predict`` shards
+    its outputs over all hosts' devices and then fails to fetch the parts
+    on other hosts (``RuntimeError: Fetching value for jax.Array that spans
+    non-addressable devices``, measured with Keras 3.15, jax 0.10). Without a
+    distribution set, every process computes the (replicated) outputs of the
+    whole input with the same, replicated weights. One host: no change.
+    """
+    dist = keras.distribution.distribution()
+    if dist is None or processes()[1] == 1:
+        yield
+        return
+    keras.distribution.set_distribution(None)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(dist)
 
 
 def mirrored_strategy():

@@ -6,10 +6,13 @@
     keras-robust preflight --model m.keras --loss mae --classes 1000 [--data random|fashion_mnist] [--json]
     keras-robust train --dataset fashion_mnist --loss mae* [--noise-rate 0.2] [--results results]
     keras-robust report [--results results]
+    keras-robust --version
 
 ``calibrate`` prints eps(K) of the paper's Eq. 4 (MAE*) and the
 hyperparameters transferred to K by keeping ``<delta_k>(0)`` of Eq. 3
-(Sec. 3.3, appendix 4). Bad input exits with status 2 and a message.
+(Sec. 3.3, appendix 4). Bad input, a missing optional package (matplotlib,
+keras-tuner, TensorFlow Datasets, pillow, a backend) and a request too large
+exit with status 2 and a one-line message.
 """
 
 import argparse
@@ -23,6 +26,41 @@ GCE_REFERENCE = (100, 0.7)
 # The transfers hold samples * K draws of the other logits: 2**27 (about 1 GiB
 # as float64) allows K ~ 1e6 at the default 128 samples. eps(K) has no limit.
 MAX_TRANSFER_DRAWS = 2**27
+
+# Optional packages: the import name, what to install (the project's extra that brings it).
+OPTIONAL_PACKAGES = {
+    "matplotlib": "pip install 'keras-robust[plots]'",
+    "keras_tuner": "pip install 'keras-robust[tuner]'",
+    "tensorflow_datasets": "pip install 'keras-robust[datasets]'",
+    "PIL": "pip install pillow (in every backend extra, e.g. 'keras-robust[jax]')",
+    "tensorflow": "pip install 'keras-robust[tensorflow]'",
+    "jax": "pip install 'keras-robust[jax]'",
+    "jaxlib": "pip install 'keras-robust[jax]'",
+    "torch": "pip install -c constraints-cpu.txt 'keras-robust[torch]'",
+    "sklearn": "pip install 'keras-robust[tuner]'",
+    "tensorboard": "pip install 'keras-robust[tuner]'",
+}
+
+
+def version():
+    """The installed distribution's version (``importlib.metadata``), else the package's ``__version__``."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("keras-robust")
+    except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        from keras_robust import __version__
+
+        return __version__
+
+
+def missing_package_message(error):
+    """One line for an ``ImportError``: which optional package is missing and how to install it."""
+    name = (getattr(error, "name", None) or "").split(".")[0]
+    if not name:  # ``from x import y`` failed inside an installed package
+        return f"an optional dependency failed to import ({error})"
+    hint = OPTIONAL_PACKAGES.get(name, f"pip install {name}")
+    return f"this command needs the optional package {name!r}, which is not installed ({hint})"
 
 
 class _Usage(Exception):
@@ -307,6 +345,7 @@ def _cmd_preflight(args):
 
 def _parser():
     p = _Parser(prog="keras-robust", description=__doc__.split("\n")[0])
+    p.add_argument("--version", action="version", version=f"keras-robust {version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def logit_options(s):
@@ -370,13 +409,22 @@ def _parser():
     return p
 
 
-def main(argv=None):
-    """Run the CLI; returns the exit status (0, or 2 for bad input)."""
+def main(argv: "list[str] | None" = None) -> int:
+    """Run the CLI; returns the exit status (0; 1: ``preflight`` found a loss that will not
+    learn; 2: bad input, a missing optional package, or a request too large)."""
     parser = _parser()
     try:
         args = parser.parse_args(argv)
         return args.fn(args)
-    except (_Usage, ValueError, TypeError, OSError, MemoryError) as e:
+    except SystemExit as e:  # --version, --help
+        return e.code if isinstance(e.code, int) else 0
+    except ImportError as e:  # ModuleNotFoundError included
+        print(f"keras-robust: error: {missing_package_message(e)}", file=sys.stderr)
+        return 2
+    except MemoryError as e:
+        print(f"keras-robust: error: out of memory ({e or 'the request is too large'})", file=sys.stderr)
+        return 2
+    except (_Usage, ValueError, TypeError, OSError) as e:
         print(f"keras-robust: error: {e}", file=sys.stderr)
         return 2
 

@@ -26,6 +26,8 @@ import warnings
 import keras
 import numpy as np
 
+from keras_robust import _backend
+
 __all__ = ["LearningMonitor", "NotLearningWarning", "uniform_loss"]
 
 
@@ -98,7 +100,8 @@ class LearningMonitor(keras.callbacks.Callback):
         """Mean over the probe batch of ``max_i z_i - min_i z_i`` (NaN without a probe)."""
         if self.probe is None:
             return float("nan")
-        z = np.asarray(self.model.predict(self.probe, verbose=0), dtype="float64")
+        with _backend.readable_outputs():  # several hosts: outputs every process can read
+            z = np.asarray(self.model.predict(self.probe, verbose=0), dtype="float64")
         return float(np.mean(z.max(-1) - z.min(-1)))
 
     def on_epoch_end(self, epoch, logs=None):

@@ -120,7 +120,11 @@ def test_module_entry_point_subprocess():
 
 
 def test_calibrate_huge_k_gives_epsilon_and_refuses_the_transfers_cleanly(capsys):
+    import time
+
+    t0 = time.perf_counter()
     assert cli.main(["calibrate", "--classes", "100000000", "--json"]) == 0
+    assert time.perf_counter() - t0 < 30  # measured ~0.1 s: no Monte-Carlo array of samples * K floats
     result = json.loads(capsys.readouterr().out)
     assert result["mae*"]["epsilon"] == pytest.approx(epsilon_for_classes(100_000_000), abs=1e-12)
     for key in ("gce", "nce+agce"):
@@ -159,3 +163,67 @@ def test_preflight_saved_model(tmp_path, capsys):
     assert err.startswith("keras-robust: error: ") and "outputs 1000 logits" in err and "num_classes=10" in err
     assert cli.main(base + ["--loss", "mae", "--data", "nowhere"]) == 2
     assert "--data must be" in capsys.readouterr().err
+
+
+def test_version_matches_the_package_metadata(capsys):
+    import tomllib
+    from importlib import metadata
+
+    import keras_robust
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert keras_robust.__version__ == declared
+    try:
+        assert metadata.version("keras-robust") == declared
+    except metadata.PackageNotFoundError:  # a source tree that is not installed
+        pass
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"keras-robust {declared}"
+
+
+_MISSING = r"""
+import contextlib, io, json, sys
+blocked = sys.argv[1].split(",")
+for name in blocked:
+    sys.modules[name] = None  # `import name` raises ModuleNotFoundError, as when it is not installed
+import keras
+from keras_robust import cli
+inputs = keras.Input((3072,))
+keras.Model(inputs, keras.layers.Dense(10)(inputs)).save(sys.argv[2] + "/m.keras")
+out = {}
+for key, argv in [
+    ("matplotlib", ["curves", "--classes", "10", "--out", sys.argv[2] + "/c.png", "--samples", "8"]),
+    ("PIL", ["preflight", "--model", sys.argv[2] + "/m.keras", "--data", "cifar10", "--batch", "8"]),
+    ("tensorflow_datasets", ["preflight", "--model", sys.argv[2] + "/m.keras", "--data", "cifar100"]),
+]:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        out[key] = [cli.main(argv), err.getvalue()]
+print("RESULT " + json.dumps(out))
+"""
+
+
+def test_missing_optional_packages_give_one_line_and_exit_2(tmp_path):
+    # A fresh cache (the images must be decoded: pillow) and no prepared TFDS data (CIFAR-100 has no
+    # offline copy: TFDS would be next). The blocked imports fail before any download is attempted.
+    env = dict(os.environ, PYTHONPATH=str(ROOT), KERAS_ROBUST_CACHE=str(tmp_path / "cache"),
+               TFDS_DATA_DIR=str(tmp_path / "tfds"), KERAS_HOME=str(tmp_path / "kh"))
+    env.pop("KERAS_ROBUST_NO_DOWNLOAD", None)
+    proc = subprocess.run([sys.executable, "-c", _MISSING, "matplotlib,PIL,tensorflow_datasets", str(tmp_path)],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.split("RESULT ", 1)[1])
+    hints = {"matplotlib": "keras-robust[plots]", "PIL": "pip install pillow",
+             "tensorflow_datasets": "keras-robust[datasets]"}
+    for name, (code, err) in result.items():
+        assert code == 2, (name, err)
+        assert err.count("\n") == 1 and err.startswith("keras-robust: error: ") and "Traceback" not in err, err
+        assert f"optional package {name!r}" in err and hints[name] in err, err
+
+
+def test_missing_package_message_names_the_extra():
+    for name, extra in (("keras_tuner", "keras-robust[tuner]"), ("matplotlib.pyplot", "keras-robust[plots]"),
+                        ("torch", "constraints-cpu.txt"), ("somethingelse", "pip install somethingelse")):
+        message = cli.missing_package_message(ModuleNotFoundError(f"No module named {name!r}", name=name))
+        assert f"optional package {name.split('.')[0]!r}" in message and extra in message
+    assert "failed to import" in cli.missing_package_message(ImportError("cannot import name 'x'"))
