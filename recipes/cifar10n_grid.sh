@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The CIFAR-10N loss comparison of issue 14 (MLP1024, the appendix's MLP setup), in priority
+# order, as one shard of N:
+#   SHARD=1/2 nohup recipes/cifar10n_grid.sh > results/cifar10n-1.log 2>&1 &
+# Real human labels (aggre 9.0 %, random1 17.2 %, worse 40.2 % wrong), symmetric noise at the
+# same rates, and worse's transition matrix applied synthetically. Resumable and shard-safe.
+# Symmetric runs share results/mlp1024 with the fidelity grid (same configuration, same run id).
+# afterwards: python -m recipes.cifar10n_table --out docs/results/cifar10n-losses.md
+set -u
+cd "$(dirname "$0")/.."
+SHARD="${SHARD:-1/1}"
+PY="${PY:-.venv/bin/python}"
+export KERAS_ROBUST_DATA="${KERAS_ROBUST_DATA:-$(cd .. && pwd)/shared/data}"
+LOSSES="${LOSSES:-ce,mae,mae*,gce,nce+mae,bitempered,sce,nfl+mae,nce+agce}"
+run() {  # results-dir seeds extra-arguments...
+  local results="$1" seeds="$2"; shift 2
+  KERAS_BACKEND=jax "$PY" -m recipes.grid --dataset cifar10 --arch mlp1024 --losses "$LOSSES" \
+    --seeds "$seeds" --shard "$SHARD" --results "$results" --no-distribute "$@"
+}
+for seeds in 0 1 2; do
+  run results/cifar10n "$seeds" --noise human --labels aggre,random1,worse
+  run results/mlp1024 "$seeds" --noise symmetric --rates 0.09,0.17,0.4
+  run results/cifar10n "$seeds" --noise human_matrix --labels worse
+done

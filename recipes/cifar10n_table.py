@@ -1,0 +1,138 @@
+"""CIFAR-10N: losses on real human noise next to synthetic noise of the same rate (issue 14)::
+
+    python -m recipes.cifar10n_table --results results/cifar10n results/mlp1024 \\
+        --out docs/results/cifar10n-losses.md
+
+For every loss: final test accuracy (%, mean ± standard error over seeds, n) with each CIFAR-10N
+label set (``aggre``, ``random1``, ``worse``), with symmetric noise at the label set's rate, and, for
+``worse``, with its transition matrix applied synthetically; plus a grouped bar plot (PNG beside the
+markdown). Only finished runs of the paper's MLP1024 setup (``paper_config``) on CIFAR-10 count.
+"""
+
+import argparse
+import math
+from pathlib import Path
+
+# label set -> the symmetric rate it is compared with (its measured fraction of wrong labels, rounded)
+LABEL_SETS = {"aggre": 0.09, "random1": 0.17, "worse": 0.4}
+KINDS = ("human", "symmetric", "human_matrix")
+KIND_NAMES = {"human": "real", "symmetric": "symmetric", "human_matrix": "matrix"}
+
+
+def cells(results_dirs, epochs=50):
+    """``{(loss label, label set, kind): [final test accuracy %]}`` of the finished paper-setup runs."""
+    from keras_robust import experiments as ex
+
+    out = {}
+    rates = {rate: name for name, rate in LABEL_SETS.items()}
+    for results in results_dirs:
+        for h in ex.load_histories(results):
+            if not h.get("finished") or not h.get("epochs"):
+                continue
+            c = ex.RunConfig.from_dict(h["config"])
+            if (c.dataset, c.arch, c.epochs) != ("cifar10", "mlp1024", epochs):
+                continue
+            if c.noise in ("human", "human_matrix"):
+                setting, kind = dict(noise=c.noise, noise_rate=0.0, labels=c.labels), c.noise
+                label_set = c.labels
+            elif c.noise == "symmetric" and c.noise_rate in rates:
+                setting, kind = dict(noise="symmetric", noise_rate=c.noise_rate), "symmetric"
+                label_set = rates[c.noise_rate]
+            else:
+                continue
+            reference = ex.paper_config("cifar10", "mlp1024", c.loss, seed=c.seed, epochs=c.epochs,
+                                        backend=c.backend, **setting)
+            if reference.to_dict() != c.to_dict() or label_set not in LABEL_SETS:
+                continue  # an ablation, not the paper's setup
+            out.setdefault((c.label, label_set, kind), []).append(100.0 * h["epochs"][-1]["test_accuracy"])
+    return out
+
+
+def _stats(values):
+    n = len(values)
+    mean = sum(values) / n
+    se = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n) if n > 1 else float("nan")
+    return mean, se, n
+
+
+def _cell(values):
+    if not values:
+        return ""
+    mean, se, n = _stats(values)
+    return f"{mean:.2f} ± {se:.2f} ({n})" if n > 1 else f"{mean:.2f} (1)"
+
+
+def markdown(table):
+    losses = sorted({loss for loss, _, _ in table}, key=lambda s: ({"CE": 0, "MAE": 1}.get(s, 2), s))
+    columns = [(ls, kind) for ls in LABEL_SETS for kind in KINDS if kind != "human_matrix" or ls == "worse"]
+    header = ["loss"] + [f"{ls} {KIND_NAMES[kind]}" + (f" {100 * LABEL_SETS[ls]:g} %" if kind == "symmetric" else "")
+                         for ls, kind in columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for loss in losses:
+        row = [loss] + [_cell(table.get((loss, ls, kind), [])) for ls, kind in columns]
+        lines.append("| " + " | ".join(row) + " |")
+    winners = []
+    for ls in LABEL_SETS:
+        best = [(_stats(v)[0], loss) for (loss, s, kind), v in table.items() if s == ls and kind == "human"]
+        if best:
+            winners.append(f"{ls}: {max(best)[1]} ({max(best)[0]:.2f} %)")
+    lines += ["", "Best mean on real noise: " + ("; ".join(winners) if winners else "no finished runs yet") + "."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(table, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    losses = sorted({loss for loss, _, _ in table}, key=lambda s: ({"CE": 0, "MAE": 1}.get(s, 2), s))
+    fig, axes = plt.subplots(1, len(LABEL_SETS), figsize=(5 * len(LABEL_SETS), 4), sharey=True)
+    width = 0.27
+    for ax, ls in zip(axes, LABEL_SETS):
+        for j, kind in enumerate(KINDS):
+            xs, means, errs = [], [], []
+            for i, loss in enumerate(losses):
+                values = table.get((loss, ls, kind))
+                if values:
+                    mean, se, _ = _stats(values)
+                    xs.append(i + (j - 1) * width)
+                    means.append(mean)
+                    errs.append(0.0 if math.isnan(se) else se)
+            if xs:
+                ax.bar(xs, means, width, yerr=errs, label=KIND_NAMES[kind], capsize=2)
+        ax.set_xticks(range(len(losses)), losses, rotation=45, ha="right")
+        ax.set_title(f"{ls} (symmetric: {100 * LABEL_SETS[ls]:g} %)")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("final test accuracy (%)")
+    axes[0].legend()
+    fig.suptitle("CIFAR-10N, MLP1024: real human noise vs synthetic noise of the same rate")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return str(path)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--results", nargs="+", default=["results/cifar10n", "results/mlp1024"])
+    p.add_argument("--out", default="docs/results/cifar10n-losses.md")
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--no-plot", action="store_true")
+    args = p.parse_args(argv)
+    table = cells([r for r in args.results if Path(r).is_dir()], args.epochs)
+    text = ("## CIFAR-10N, MLP1024: final test accuracy (%), mean ± s.e.m. (seeds)\n\n"
+            f"Generated by `python -m recipes.cifar10n_table`; {args.epochs} epochs, the appendix's MLP setup.\n\n"
+            + markdown(table))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if table and not args.no_plot:
+        png = plot(table, out.with_suffix(".png"))
+        text += f"\n![CIFAR-10N losses]({Path(png).name})\n"
+    out.write_text(text)
+    print(text)
+    return table
+
+
+if __name__ == "__main__":
+    main()
