@@ -5,8 +5,8 @@
 
 For every loss: final test accuracy (%, mean ± standard error over seeds, n) with each CIFAR-10N
 label set (``aggre``, ``random1``, ``worse``), with symmetric noise at the label set's rate, and, for
-``worse``, with its transition matrix applied synthetically; plus a grouped bar plot (PNG beside the
-markdown). Only finished runs of the paper's MLP1024 setup (``paper_config``) on CIFAR-10 count.
+``worse``, with its transition matrix applied synthetically; a grouped bar plot (PNG beside the
+markdown) and the noise summary (per-class wrong rates, the transition matrices as a plot). Only finished runs of the paper's MLP1024 setup (``paper_config``) on CIFAR-10 count.
 """
 
 import argparse
@@ -119,6 +119,8 @@ def main(argv=None):
     p.add_argument("--out", default="docs/results/cifar10n-losses.md")
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--no-noise-summary", action="store_true",
+                   help="leave out the label sets' per-class wrong rates and transition matrices")
     args = p.parse_args(argv)
     table = cells([r for r in args.results if Path(r).is_dir()], args.epochs)
     text = ("## CIFAR-10N, MLP1024: final test accuracy (%), mean ± s.e.m. (seeds)\n\n"
@@ -129,6 +131,12 @@ def main(argv=None):
     if table and not args.no_plot:
         png = plot(table, out.with_suffix(".png"))
         text += f"\n![CIFAR-10N losses]({Path(png).name})\n"
+    if not args.no_noise_summary:
+        from recipes.cifar10n_check import noise_summary
+
+        png = out.with_name(out.stem + "-transition.png")
+        text += ("\n### The noise: wrong labels per class (%), and the transition matrices T[clean, human]\n\n"
+                 + noise_summary(png, tuple(LABEL_SETS)) + f"\n![transition matrices]({png.name})\n")
     out.write_text(text)
     print(text)
     return table
