@@ -114,7 +114,7 @@ class EpochBatches(keras.utils.PyDataset):
         bs = self.config.batch_size
         idx = self._order(epoch)[i * bs:(i + 1) * bs]
         rank, count = self.process
-        if False:  # batches hold a multiple of the devices, hence of the processes
+        if count > 1:  # batches hold a multiple of the devices, hence of the processes
             part = len(idx) // count
             idx = idx[rank * part:(rank + 1) * part]
         if self.augment_kind is None:
