@@ -45,6 +45,7 @@ def uniform_loss(loss, num_classes):
     return float(keras.ops.convert_to_numpy(loss(y, z)))
 
 
+@keras.saving.register_keras_serializable(package="keras_robust")
 class LearningMonitor(keras.callbacks.Callback):
     """Warns (and optionally stops) when training is at chance and stuck.
 
@@ -139,3 +140,8 @@ class LearningMonitor(keras.callbacks.Callback):
         return {"num_classes": self.num_classes, "patience": self.patience, "chance_margin": self.chance_margin,
                 "rtol": self.rtol, "max_logit_spread": self.max_logit_spread, "stop": self.stop,
                 "accuracy_key": self.accuracy_key}
+
+    @classmethod
+    def from_config(cls, config):
+        """The monitor of :meth:`get_config` (``probe`` and ``loss`` are run-time objects, not config)."""
+        return cls(**config)

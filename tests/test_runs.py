@@ -175,6 +175,16 @@ def test_monitor_bad_arguments():
             LearningMonitor(**kw)
 
 
+def test_monitor_config_round_trip():
+    cb = LearningMonitor(242, patience=3, chance_margin=0.05, rtol=0.01, max_logit_spread=50.0, stop=True,
+                         accuracy_key="acc")
+    back = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(cb))
+    assert type(back) is LearningMonitor and back is not cb
+    assert back.get_config() == cb.get_config() == {
+        "num_classes": 242, "patience": 3, "chance_margin": 0.05, "rtol": 0.01, "max_logit_spread": 50.0,
+        "stop": True, "accuracy_key": "acc"}
+
+
 def test_a_run_that_cannot_learn_says_so_and_stops(tmp_path, capsys):
     # lr 1.0 with beta = 20 on 1 - a_k: the softmax saturates in the first epoch
     c = _small("nce+mae", epochs=4, lr=1.0, loss_params={"beta": 20.0, "mae_form": "reduced"}, limit=640)
