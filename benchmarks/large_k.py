@@ -305,7 +305,9 @@ def loss_spec(name, k, out=None):
 
 def duplicate_of(name, k, out=None):
     """The sweep loss whose setting equals ``name``'s at K (then ``name`` is not run), else None."""
-    if name in ("gce+", "nce+agce+"):
+    from keras_robust.calibration import nearest_reference
+
+    if name in ("gce+", "nce+agce+") and nearest_reference(k)[0] == k:  # elsewhere the transfer changes them
         base = name[:-1]
         if loss_spec(name, k, out) == loss_spec(base, k, out):
             return base
@@ -421,10 +423,13 @@ def run_cell(task, data, optimizer, rate, loss_name, seed, out, lr=None):
 
 
 def plan(tasks, optimizers, rates, losses, seeds, out=None):
-    """The cells, in run order (seed, task, optimizer, noise, loss); duplicates of other cells dropped."""
+    """The cells, in run order (task, seed, optimizer, noise, loss); duplicates of other cells dropped.
+
+    Task-major, so that an interrupted sweep has whole tasks with every seed.
+    """
     cells = []
-    for seed in seeds:
-        for task in tasks:
+    for task in tasks:
+        for seed in seeds:
             for opt in optimizers:
                 for rate in rates:
                     for loss in losses:
