@@ -61,7 +61,7 @@ class LogitModel:
         std: the logits' standard deviation ``sigma > 0``.
     """
 
-    def __init__(self, mean=0.0, std=1.0):
+    def __init__(self, mean: float = 0.0, std: float = 1.0) -> None:
         self.mean = check_finite("mean", mean)
         self.std = check_finite("std", std)
         if self.std <= 0.0:
@@ -89,7 +89,7 @@ class LogitModel:
         return f"LogitModel(mean={self.mean:g}, std={self.std:g})"
 
 
-def check_logit_model(logits, argument="logits"):
+def check_logit_model(logits: object, argument: str = "logits") -> LogitModel:
     """Return ``logits`` if it is a `LogitModel`, else raise a `TypeError`."""
     if not isinstance(logits, LogitModel):
         raise TypeError(f"`{argument}` must be a keras_robust.calibration.LogitModel, got {logits!r}.")
@@ -137,7 +137,7 @@ class _Eq4:
         return float(h * np.dot(density, b))
 
 
-def mean_true_probability(num_classes, epsilon=0.0, logits=None):
+def mean_true_probability(num_classes: int, epsilon: float = 0.0, logits: LogitModel | None = None) -> float:
     """``<a_k>`` of the paper's Eq. 4: the mean true-class softmax output with bias ``epsilon``.
 
     Logits are i.i.d. ``N(mu, sigma^2)`` (``logits``, default N(0, 1)) and
@@ -159,7 +159,7 @@ def mean_true_probability(num_classes, epsilon=0.0, logits=None):
     return _Eq4(k, model.std)(eps)
 
 
-def epsilon_for_classes(num_classes, target=0.15, logits=None):
+def epsilon_for_classes(num_classes: int, target: float = 0.15, logits: LogitModel | None = None) -> float:
     """The logit bias ``eps(K)`` solving the paper's Eq. 4, ``<a_k>(eps) = target``.
 
     ``<a_k>`` increases strictly with ``eps`` (from 0 to 1), so the root is
@@ -211,8 +211,9 @@ def epsilon_for_classes(num_classes, target=0.15, logits=None):
 
 
 def epsilon_monte_carlo(
-    num_classes, target=0.15, samples=1000, seed=0, logits=None, bracket=(-10.0, 30.0), tol=1e-4, max_elements=2**24
-):
+    num_classes: int, target: float = 0.15, samples: int = 1000, seed: int = 0, logits: LogitModel | None = None,
+    bracket: tuple[float, float] = (-10.0, 30.0), tol: float = 1e-4, max_elements: int = 2**24
+) -> float:
     """The paper's baseline for Eq. 4: fresh Gaussian samples and bisection (Sec. 3.2).
 
     At every bisection step, ``samples`` fresh rows of ``K`` logits are drawn,

@@ -6,15 +6,20 @@ layer does it inside the model, for losses that are not ours or when epsilon
 must be a model weight.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 from keras import ops
 
+from keras_robust._checks import check_logit_bias
+from keras_robust._typing import Tensor
 from keras_robust.losses import _labels
 from keras_robust.losses import functional as F
-from keras_robust._checks import check_logit_bias
 
 
-def add_logit_bias(logits, labels, epsilon):
+def add_logit_bias(logits: Tensor, labels: Tensor, epsilon: float | Tensor) -> Tensor:
     """Add ``epsilon`` to the true-class logit of each example.
 
     Args:
@@ -55,7 +60,7 @@ class LogitBiasLayer(keras.layers.Layer):
         **kwargs: `keras.layers.Layer` arguments.
     """
 
-    def __init__(self, epsilon=0.0, **kwargs):
+    def __init__(self, epsilon: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._epsilon = self.add_weight(
             shape=(),
@@ -85,7 +90,8 @@ class LogitBiasLayer(keras.layers.Layer):
         return {**super().get_config(), "epsilon": self.epsilon}
 
 
-def with_logit_bias(model, epsilon=0.0, label_shape=(), label_dtype="int32"):
+def with_logit_bias(model: keras.Model, epsilon: float = 0.0, label_shape: tuple[int, ...] = (),
+                    label_dtype: str = "int32") -> keras.Model:
     """A training model ``(x, labels) -> biased logits`` sharing ``model``'s weights.
 
     Train it with ``fit((x, y), y)``; predict with ``model`` itself, which

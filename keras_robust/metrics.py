@@ -8,10 +8,14 @@ that memorises the noise drives it down. Use the ``mask`` returned by
 `keras_robust.noise` (labels that actually changed) to select the examples.
 """
 
+from __future__ import annotations
+
 import numbers
 
 import keras
 import numpy as np
+
+from keras_robust._typing import ArrayLike
 
 __all__ = ["FalseLabelAccuracy", "false_label_accuracy"]
 
@@ -126,7 +130,9 @@ def _accuracy(pred_ids, true_ids):
 # ----------------------------------------------------------------------------
 
 
-def false_label_accuracy(model_or_predictions, x=None, true_labels=None, mask=None, *, batch_size=256):
+def false_label_accuracy(model_or_predictions: keras.Model | ArrayLike, x: ArrayLike | None = None,
+                         true_labels: ArrayLike | None = None, mask: ArrayLike | None = None, *,
+                         batch_size: int = 256) -> float:
     """Accuracy on the corrupted examples against their true labels (paper Fig. 4, bottom).
 
     Args:
@@ -215,15 +221,15 @@ class FalseLabelAccuracy(keras.callbacks.Callback):
 
     def __init__(
         self,
-        x,
-        true_labels,
-        mask=None,
+        x: ArrayLike,
+        true_labels: ArrayLike,
+        mask: ArrayLike | None = None,
         *,
-        noisy_labels=None,
-        batch_size=256,
-        frequency=1,
-        name="false_label_accuracy",
-    ):
+        noisy_labels: ArrayLike | None = None,
+        batch_size: int = 256,
+        frequency: int = 1,
+        name: str = "false_label_accuracy",
+    ) -> None:
         super().__init__()
         self.batch_size = _check_batch_size(batch_size)
         if isinstance(frequency, bool) or not isinstance(frequency, numbers.Integral) or frequency < 1:

@@ -24,6 +24,10 @@ Strided convolutions pad explicitly by ``kernel_size // 2`` on every side, as
 PyTorch does, so that residual and shortcut paths sample the same pixels.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 from keras import layers, ops
 
@@ -95,7 +99,7 @@ class ZeroPadShortcut(layers.Layer):
     stage doubles its filters and halves its resolution.
     """
 
-    def __init__(self, stride=2, pad=0, **kwargs):
+    def __init__(self, stride: int = 2, pad: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         for arg, value in (("stride", stride), ("pad", pad)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -119,7 +123,7 @@ class ZeroPadShortcut(layers.Layer):
         return {**super().get_config(), "stride": self.stride, "pad": self.pad}
 
 
-def mlp1024(input_shape, num_classes, name="mlp1024"):
+def mlp1024(input_shape: tuple[int, ...], num_classes: int, name: str = "mlp1024") -> keras.Model:
     """MLP1024 (appendix 1): Flatten -> 1024 -> 512 -> 512 -> ``num_classes`` logits.
 
     ReLU activations, Glorot(Xavier)-uniform weights, zero biases. For 28x28
@@ -158,8 +162,8 @@ def _basic_block(x, in_planes, planes, stride, init, p, shortcut):
     return layers.ReLU(name=p + "_out")(layers.Add(name=p + "_add")([y, s]))
 
 
-def resnet_cifar(depth=32, num_classes=10, input_shape=(32, 32, 3), shortcut="A",
-                 init_mode="fan_in", name=None):
+def resnet_cifar(depth: int = 32, num_classes: int = 10, input_shape: tuple[int, ...] = (32, 32, 3),
+                 shortcut: str = "A", init_mode: str = "fan_in", name: str | None = None) -> keras.Model:
     """CIFAR ResNet with ``depth = 6n + 2`` layers (He et al. 2016, Sec. 4.2).
 
     As akamaster/pytorch_resnet_cifar10 (the paper's choice for CIFAR-10 and
@@ -196,7 +200,8 @@ def resnet_cifar(depth=32, num_classes=10, input_shape=(32, 32, 3), shortcut="A"
     return keras.Model(inputs, outputs, name=name or f"resnet{depth}")
 
 
-def resnet34(num_classes=100, input_shape=(32, 32, 3), init_mode="fan_out", name="resnet34"):
+def resnet34(num_classes: int = 100, input_shape: tuple[int, ...] = (32, 32, 3), init_mode: str = "fan_out",
+             name: str = "resnet34") -> keras.Model:
     """ResNet-34 for 32x32 images as weiaicunzai/pytorch-cifar100 (used for CIFAR-100).
 
     Stem conv3x3(64)-BN-ReLU without max-pool; basic blocks [3, 4, 6, 3] with
@@ -256,8 +261,8 @@ def _bottleneck_resnet(blocks, width_per_group, num_classes, input_shape, init_m
     return keras.Model(inputs, outputs, name=name)
 
 
-def wide_resnet101_2(num_classes=1000, input_shape=(224, 224, 3), init_mode="fan_out",
-                     name="wide_resnet101_2"):
+def wide_resnet101_2(num_classes: int = 1000, input_shape: tuple[int, ...] = (224, 224, 3),
+                     init_mode: str = "fan_out", name: str = "wide_resnet101_2") -> keras.Model:
     """Wide-ResNet-101-2 as ``torchvision.models.wide_resnet101_2`` (used for WebVision).
 
     Stem conv7x7/2(64)-BN-ReLU-maxpool3x3/2; bottleneck blocks [3, 4, 23, 3]
@@ -272,12 +277,12 @@ _DEFAULT_INPUT = {"mlp1024": None, "resnet34": (32, 32, 3), "wide_resnet101_2": 
 _CIFAR_DEPTHS = (20, 32, 44, 56, 110)
 
 
-def names():
+def names() -> list[str]:
     """The names :func:`get` accepts."""
     return ["mlp1024"] + [f"resnet{d}" for d in _CIFAR_DEPTHS] + ["resnet34", "wide_resnet101_2"]
 
 
-def get(name, num_classes, input_shape=None, **kwargs):
+def get(name: str, num_classes: int, input_shape: tuple[int, ...] | None = None, **kwargs: Any) -> keras.Model:
     """Build a model by name: ``"mlp1024"``, ``"resnet{20,32,44,56,110}"`` (CIFAR,
     :func:`resnet_cifar`), ``"resnet34"``, ``"wide_resnet101_2"``.
 

@@ -22,12 +22,16 @@ Counts are exact, not expected values: ``rate`` of ``N`` means
 replacement.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from typing import Mapping
 
 import numpy as np
 
 from keras_robust._checks import check_fraction, check_num_classes, check_seed
+from keras_robust._typing import ArrayLike, NoisyLabels, Seed
 
 __all__ = [
     "CIFAR10_ASYMMETRIC_MAP",
@@ -106,7 +110,8 @@ def _finish(arr, flat, noisy_flat, selected, return_selected):
 # ----------------------------------------------------------------------------
 
 
-def symmetric_noise(labels, rate, num_classes, *, seed=None, exclude_true=False, return_selected=False):
+def symmetric_noise(labels: ArrayLike, rate: float, num_classes: int, *, seed: Seed = None,
+                    exclude_true: bool = False, return_selected: bool = False) -> NoisyLabels:
     """Give a fraction ``rate`` of the examples a uniformly random label.
 
     The paper's symmetric noise (Sec. 4): exactly ``floor(rate * N + 0.5)``
@@ -146,7 +151,7 @@ def symmetric_noise(labels, rate, num_classes, *, seed=None, exclude_true=False,
     return _finish(arr, flat, noisy, selected, return_selected)
 
 
-def symmetric_transition_matrix(num_classes, rate, *, exclude_true=False):
+def symmetric_transition_matrix(num_classes: int, rate: float, *, exclude_true: bool = False) -> np.ndarray:
     """The expected label transition matrix ``T[i, j] = P(noisy = j | true = i)`` of `symmetric_noise`."""
     num_classes = check_num_classes(num_classes)
     rate = check_fraction("rate", rate)
@@ -184,8 +189,9 @@ def _check_class_map(class_map, num_classes):
 
 
 def asymmetric_noise(
-    labels, rate, class_map=None, *, num_classes=None, seed=None, return_selected=False
-):
+    labels: ArrayLike, rate: float, class_map: Mapping[int, int] | None = None, *, num_classes: int | None = None,
+    seed: Seed = None, return_selected: bool = False
+) -> NoisyLabels:
     """Flip a fraction ``rate`` of each source class to its target class.
 
     Class-conditional noise by a map ``{source: target}``: for every source
@@ -278,7 +284,8 @@ def _exact_counts(n, probs):
     return counts
 
 
-def transition_noise(labels, transition_matrix, *, seed=None, exact=False):
+def transition_noise(labels: ArrayLike, transition_matrix: ArrayLike, *, seed: Seed = None,
+                     exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Relabel by a transition matrix: ``y`` becomes ``j`` with probability ``T[y, j]``.
 
     General class-conditional noise (paper Sec. 2 mentions noise transition
@@ -319,7 +326,7 @@ def transition_noise(labels, transition_matrix, *, seed=None, exact=False):
     return _finish(arr, flat, noisy, None, False)
 
 
-def empirical_transition_matrix(true_labels, noisy_labels, num_classes):
+def empirical_transition_matrix(true_labels: ArrayLike, noisy_labels: ArrayLike, num_classes: int) -> np.ndarray:
     """The observed ``T[i, j]`` = fraction of class-``i`` examples labelled ``j``.
 
     Rows of classes absent from ``true_labels`` are zero.

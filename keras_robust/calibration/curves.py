@@ -14,9 +14,12 @@ value (common random numbers), so each function is deterministic and smooth
 in ``z`` and in the loss parameters; their statistical error is reported.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import math
 import numbers
+from typing import Any, Callable, Mapping
 
 import keras
 import numpy as np
@@ -24,7 +27,9 @@ from scipy import optimize
 
 from keras_robust import _backend, losses
 from keras_robust._checks import check_finite, check_int, check_num_classes
+from keras_robust._typing import ArrayLike
 from keras_robust.epsilon import LogitModel, check_logit_model
+from keras_robust.losses.base import RobustLoss
 
 _MAX_ELEMENTS = 2**22  # logits per gradient call (16 MiB of float32)
 
@@ -73,7 +78,9 @@ def _resolve_loss(loss, num_classes):
     raise TypeError(f"`loss` must be a keras.losses.Loss or a registered loss name, got {loss!r}.")
 
 
-def error_curve(loss, num_classes, z, logits=None, samples=4096, seed=0, max_elements=_MAX_ELEMENTS):
+def error_curve(loss: RobustLoss | Callable[..., Any], num_classes: int, z: float | ArrayLike,
+                logits: LogitModel | None = None, samples: int = 4096, seed: int = 0,
+                max_elements: int = _MAX_ELEMENTS) -> ErrorCurve:
     """``<delta_k>(z_k)`` of the paper's Eq. 3 for any loss, by autodiff.
 
     For each value of ``z``, ``samples`` rows of logits are formed with the
@@ -212,18 +219,18 @@ class HyperparameterMatch:
 
 
 def match_hyperparameter(
-    make_loss,
-    param,
-    reference,
-    num_classes,
-    bracket,
-    z=0.0,
-    fixed=None,
-    logits=None,
-    samples=4096,
-    seed=0,
-    xtol=1e-5,
-):
+    make_loss: str | Callable[..., Any],
+    param: str,
+    reference: tuple[int, float],
+    num_classes: int,
+    bracket: tuple[float, float],
+    z: float = 0.0,
+    fixed: Mapping[str, float] | None = None,
+    logits: LogitModel | None = None,
+    samples: int = 4096,
+    seed: int = 0,
+    xtol: float = 1e-5,
+) -> HyperparameterMatch:
     """The value of ``param`` at ``K`` keeping ``<delta_k>(z)`` of a reference setting (Sec. 3.3).
 
     The paper's example: genCE with ``q = 0.7`` at ``K = 100`` gives
@@ -350,17 +357,17 @@ def _crossings(g1, g2, values, target):
 
 
 def solution_map(
-    make_loss,
-    params,
-    num_classes,
-    target=None,
-    reference=None,
-    fixed=None,
-    z=0.0,
-    logits=None,
-    samples=2048,
-    seed=0,
-):
+    make_loss: str | Callable[..., Any],
+    params: Mapping[str, ArrayLike],
+    num_classes: int,
+    target: float | None = None,
+    reference: tuple[int, Mapping[str, float]] | None = None,
+    fixed: Mapping[str, float] | None = None,
+    z: float = 0.0,
+    logits: LogitModel | None = None,
+    samples: int = 2048,
+    seed: int = 0,
+) -> SolutionMap:
     """``<delta_k>(z)`` over a 2-D grid of two parameters, and its ``target`` contour.
 
     With several parameters, many settings keep ``<delta_k>(0)`` (appendix 4,

@@ -5,9 +5,14 @@
 serialisation and adds `measure_logits`, which needs a Keras model.
 """
 
+from __future__ import annotations
+
+from typing import Any, Callable
+
 import keras
 import numpy as np
 
+from keras_robust._typing import ArrayLike
 from keras_robust.epsilon import LogitModel, check_logit_model
 
 __all__ = ["LogitModel", "check_logit_model", "measure_logits"]
@@ -18,7 +23,7 @@ __all__ = ["LogitModel", "check_logit_model", "measure_logits"]
 keras.saving.register_keras_serializable(package="keras_robust")(LogitModel)
 
 
-def measure_logits(model, x, batch_size=None):
+def measure_logits(model: Callable[..., Any], x: ArrayLike, batch_size: int | None = None) -> LogitModel:
     """Estimate the initial-logit model of ``model`` on inputs ``x`` (paper appendix 3).
 
     Runs ``model`` in inference mode on ``x`` and returns the `LogitModel`

@@ -31,12 +31,15 @@ samples; solving ``beta`` at ``alpha = 100`` instead, as the CLI once did,
 gives ``beta = 0.77``).
 """
 
+from __future__ import annotations
+
 import dataclasses
 import math
 
 from keras_robust import losses
 from keras_robust._checks import check_num_classes
 from keras_robust.calibration.curves import error_curve, match_hyperparameter
+from keras_robust.epsilon import LogitModel
 
 __all__ = [
     "NCE_AGCE_ALPHA_BRACKET", "NCE_AGCE_LARGE_K", "REFERENCES", "Transfer", "nce_agce_rule", "nearest_reference",
@@ -51,7 +54,7 @@ NCE_AGCE_LARGE_K = {"beta": 0.7, "a": 0.05, "q": 0.05}
 NCE_AGCE_ALPHA_BRACKET = (1e-3, 1e5)
 
 
-def nearest_reference(num_classes):
+def nearest_reference(num_classes: int) -> tuple[int, str]:
     """``(K_ref, dataset)`` of `REFERENCES` nearest to ``num_classes`` on a log scale."""
     k = check_num_classes(num_classes)
     return min(REFERENCES, key=lambda ref: abs(math.log(k / ref[0])))
@@ -116,7 +119,8 @@ class Transfer:
     rule: str
 
 
-def transfer_nce_agce(num_classes, logits=None, samples=4096, seed=0):
+def transfer_nce_agce(num_classes: int, logits: LogitModel | None = None, samples: int = 4096,
+                      seed: int = 0) -> Transfer:
     """NCE-AGCE's parameters at ``K = num_classes`` by the module's rule.
 
     Args:

@@ -1,5 +1,7 @@
 """The ``.npz`` cache of decoded arrays, keyed by the source file's path, size and time."""
 
+from __future__ import annotations
+
 import hashlib
 import os
 from pathlib import Path
@@ -9,7 +11,7 @@ import numpy as np
 _CACHE_VERSION = 1
 
 
-def default_cache_dir():
+def default_cache_dir() -> Path:
     """``$KERAS_ROBUST_CACHE`` or ``~/.cache/keras_robust``."""
     return Path(os.environ.get("KERAS_ROBUST_CACHE") or Path.home() / ".cache" / "keras_robust")
 

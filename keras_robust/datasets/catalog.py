@@ -1,5 +1,7 @@
 """The catalogue of data sets: their names, classes, shapes and normalisation constants."""
 
+from __future__ import annotations
+
 import dataclasses
 
 _CIFAR10_CLASSES = (
@@ -58,7 +60,7 @@ class DatasetNotFoundError(FileNotFoundError):
     """No source of a data set was found; the message lists every source tried."""
 
 
-def names():
+def names() -> list[str]:
     """Names :func:`load` accepts."""
     return [n for n, i in INFO.items() if i.splits]
 
@@ -74,12 +76,12 @@ def _check_name(name, allow_webvision=False):
     return key
 
 
-def info(name):
+def info(name: str) -> DatasetInfo:
     """The :class:`DatasetInfo` of a data set (also ``"webvision"``)."""
     return INFO[_check_name(name, allow_webvision=True)]
 
 
-def num_classes(name):
+def num_classes(name: str) -> int:
     """Number of classes of a data set, e.g. ``num_classes("cifar100") == 100``."""
     return info(name).num_classes
 

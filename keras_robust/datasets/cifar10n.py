@@ -24,8 +24,11 @@ Offline, the labels come from ``cifar10n-human-labels.npz`` (in ``label_file``,
   ``cifar10_n`` (``download`` allowed), which ships images and labels together.
 """
 
+from __future__ import annotations
+
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,7 +108,9 @@ def _from_tfds(labels, data_dir):
     return arrays["image"], arrays[key].astype(np.int64), arrays["label"].astype(np.int64)
 
 
-def load_cifar10n(labels="worse", label_file=None, data_dir=None, download=None, verbose=0, **load_kwargs):
+def load_cifar10n(labels: str = "worse", label_file: str | os.PathLike | None = None,
+                  data_dir: str | os.PathLike | None = None, download: bool | None = None, verbose: int = 0,
+                  **load_kwargs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """CIFAR-10's training images with a CIFAR-10N label set.
 
     Args:

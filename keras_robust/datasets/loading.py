@@ -1,8 +1,12 @@
 """The public loaders: :func:`load` (a named data set) and :func:`image_folder` (a class-folder tree)."""
 
+from __future__ import annotations
+
 import hashlib
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,8 +48,9 @@ def _take(x, y, limit):
     return x[keep], y[keep]
 
 
-def load(name, split="train", data_dir=None, download=None, cache_dir=None, limit=None,
-         verbose=1, **options):
+def load(name: str, split: str = "train", data_dir: str | os.PathLike | None = None, download: bool | None = None,
+         cache_dir: str | os.PathLike | bool | None = None, limit: int | None = None, verbose: int = 1,
+         **options: Any) -> tuple[np.ndarray, np.ndarray]:
     """Load a data set as NumPy arrays ``(x, y)``: uint8 ``(N, H, W, C)``, int64 labels.
 
     Args:
@@ -114,7 +119,7 @@ def load(name, split="train", data_dir=None, download=None, cache_dir=None, limi
     )
 
 
-def list_image_folder(path):
+def list_image_folder(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """``(files, labels, class_names)`` of a ``<class>/<image>`` tree, without decoding.
 
     ``files`` is a NumPy array of path strings for :func:`pipeline` (which
@@ -130,7 +135,9 @@ def list_image_folder(path):
     return np.asarray([str(f) for f in files]), labels, classes
 
 
-def image_folder(path, image_size=None, color_mode="rgb", cache_dir=None, limit=None, verbose=1):
+def image_folder(path: str | os.PathLike, image_size: tuple[int, int] | None = None, color_mode: str = "rgb",
+                 cache_dir: str | os.PathLike | bool | None = None, limit: int | None = None,
+                 verbose: int = 1) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read a ``<class>/<image>`` folder tree (WebVision- or ImageFolder-style) into arrays.
 
     Class indices follow the sorted subfolder names. Images are resized to

@@ -1,7 +1,12 @@
 """The paper's input pipelines (appendix 1) as ``tf.data``: normalisation and augmentation."""
 
+from __future__ import annotations
+
+from typing import Any, Sequence
+
 import numpy as np
 
+from keras_robust._typing import ArrayLike
 from keras_robust.datasets.catalog import INFO, _check_name, _check_size, info
 
 _AUGMENTS = ("none", "flip_crop", "crop_flip_rotate", "flip_random_crop")
@@ -22,9 +27,12 @@ def _constants(dataset, mean, std, channels):
     return mean.astype(np.float32), std.astype(np.float32)
 
 
-def pipeline(x, y, dataset=None, training=False, batch_size=128, seed=None, shuffle=None,
-             augment=None, flatten=False, mean=None, std=None, crop_size=None, drop_remainder=False,
-             image_size=None, channels=3):
+def pipeline(x: ArrayLike, y: ArrayLike, dataset: str | None = None, training: bool = False, batch_size: int = 128,
+             seed: int | None = None, shuffle: bool | None = None, augment: str | bool | None = None,
+             flatten: bool = False, mean: float | Sequence[float] | None = None,
+             std: float | Sequence[float] | None = None, crop_size: tuple[int, int] | None = None,
+             drop_remainder: bool = False, image_size: tuple[int, int] | None = None,
+             channels: int = 3) -> Any:
     """A ``tf.data.Dataset`` of ``(float32 images, int32 labels)`` batches, as appendix 1.
 
     Images are scaled to [0, 1] (uint8 input is divided by 255), augmented

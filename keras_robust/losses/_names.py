@@ -4,6 +4,8 @@ Below both `active_passive` (which builds a part from its name) and
 `registry` (which builds any loss, sums included), so neither imports the other.
 """
 
+from __future__ import annotations
+
 from keras_robust.losses import losses as L
 
 __all__ = ["ALIASES", "LOSSES", "canonical_name", "single"]
@@ -37,7 +39,7 @@ ALIASES = {
 }
 
 
-def canonical_name(name):
+def canonical_name(name: str) -> str:
     """Normalise a loss name: case, ``-``/spaces, aliases, ``a+b`` order kept."""
     if not isinstance(name, str):
         raise TypeError(f"A loss name must be a string, got {name!r}.")

@@ -4,6 +4,10 @@ One combinator, `ActivePassive`, and the named pairs of the paper and of Ma
 et al. / Zhou et al. as subclasses that only fix the two parts.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 
 from keras_robust._checks import check_number as check_param
@@ -39,7 +43,7 @@ class ActivePassive(RobustLoss):
         **kwargs: `RobustLoss` arguments (``num_classes``, ``logit_bias``, ...).
     """
 
-    def __init__(self, active, passive, alpha=1.0, beta=1.0, **kwargs):
+    def __init__(self, active: RobustLoss, passive: RobustLoss, alpha: float = 1.0, beta: float = 1.0, **kwargs: Any) -> None:
         self.active = _part(active, "active")
         self.passive = _part(passive, "passive")
         self.alpha = check_param("alpha", alpha, 0.0)
@@ -131,7 +135,7 @@ class NCEAGCE(_NamedPair):
 
     active_cls, passive_cls = NCE, AGCE
 
-    def __init__(self, alpha=1.0, beta=4.0, a=6.0, q=1.5, **kwargs):
+    def __init__(self, alpha: float = 1.0, beta: float = 4.0, a: float = 6.0, q: float = 1.5, **kwargs: Any) -> None:
         super().__init__(alpha=alpha, beta=beta, a=a, q=q, **kwargs)
 
 

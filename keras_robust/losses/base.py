@@ -6,6 +6,8 @@ reduction and ``sample_weight`` to Keras. Values are computed in float32
 whatever the model's dtype policy.
 """
 
+from __future__ import annotations
+
 import numbers
 import warnings
 
@@ -14,6 +16,7 @@ from keras import ops
 
 from keras_robust import _backend
 from keras_robust._checks import check_logit_bias
+from keras_robust._typing import LogitBias
 from keras_robust.epsilon import epsilon_for_classes
 from keras_robust.losses import _labels
 from keras_robust.losses import functional as F
@@ -66,14 +69,14 @@ class RobustLoss(keras.losses.Loss):
 
     def __init__(
         self,
-        num_classes=None,
-        logit_bias=None,
-        from_logits=True,
-        reduction="sum_over_batch_size",
-        name=None,
-        dtype=None,
-        ignore_class=None,
-    ):
+        num_classes: int | None = None,
+        logit_bias: LogitBias = None,
+        from_logits: bool = True,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = None,
+        dtype: str | None = None,
+        ignore_class: int | None = None,
+    ) -> None:
         # dtype is accepted for Keras' from_config; losses always compute in float32.
         del dtype
         super().__init__(name=name or type(self).__name__.lower(), reduction=reduction, dtype="float32")

@@ -20,8 +20,12 @@ each row is evaluated (a gather instead of a sum over K).
 Notation (paper, Table 1): ``a = softmax(z)``, ``k`` the labelled class.
 """
 
+from __future__ import annotations
+
 import keras
 from keras import ops
+
+from keras_robust._typing import Tensor
 
 # Smallest positive normal float32: a floor inside logarithms and powers whose
 # gradient would otherwise be ``inf * 0``. `maximum` passes no gradient to the
@@ -260,7 +264,7 @@ def bi_tempered(y, logits, t1=0.8, t2=1.2, iterations=5):
     )
 
 
-def add_logit_bias(logits, y, epsilon):
+def add_logit_bias(logits: Tensor, y: Tensor, epsilon: float | Tensor) -> Tensor:
     """``z + epsilon * y``: the logit bias of the paper (Sec. 3.2).
 
     With one-hot ``y`` this adds ``epsilon`` to the true-class logit ``z_k``;

@@ -4,9 +4,14 @@ Each class is one pure function plus validated parameters; all share
 `RobustLoss`'s handling of labels, the logit bias, float32 and serialisation.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 
 from keras_robust._checks import check_number as check_param
+from keras_robust._typing import LogitBias
 from keras_robust.epsilon import epsilon_for_classes
 from keras_robust.losses import _labels
 from keras_robust.losses import functional as F
@@ -41,7 +46,7 @@ class MAE(RobustLoss):
     fn = staticmethod(F.mae)
     param_names = ("mae_form",)
 
-    def __init__(self, mae_form="l1", **kwargs):
+    def __init__(self, mae_form: str = "l1", **kwargs: Any) -> None:
         if mae_form not in F.MAE_FORMS:
             raise ValueError(f"`mae_form` must be one of {sorted(F.MAE_FORMS)}, got {mae_form!r}.")
         self.mae_form = mae_form
@@ -66,7 +71,8 @@ class MAEStar(MAE):
         **kwargs: `RobustLoss` arguments (``reduction``, ``name``).
     """
 
-    def __init__(self, num_classes=None, epsilon=None, target=0.15, logit_bias=None, mae_form="l1", **kwargs):
+    def __init__(self, num_classes: int | None = None, epsilon: float | None = None, target: float = 0.15,
+                 logit_bias: LogitBias = None, mae_form: str = "l1", **kwargs: Any) -> None:
         self.target = check_param("target", target, 0.0, 1.0, low_open=True, high_open=True)
         if logit_bias is not None and epsilon is not None:
             raise ValueError("Give `epsilon` or `logit_bias` to MAEStar, not both.")
@@ -104,7 +110,7 @@ class GCE(RobustLoss):
     fn = staticmethod(F.generalized_cross_entropy)
     param_names = ("q",)
 
-    def __init__(self, q=0.7, **kwargs):
+    def __init__(self, q: float = 0.7, **kwargs: Any) -> None:
         self.q = check_param("q", q, 0.0, 1.0, low_open=True)
         super().__init__(**kwargs)
 
@@ -116,7 +122,7 @@ class RCE(RobustLoss):
     fn = staticmethod(F.reverse_cross_entropy)
     param_names = ("log_zero",)
 
-    def __init__(self, log_zero=-4.0, **kwargs):
+    def __init__(self, log_zero: float = -4.0, **kwargs: Any) -> None:
         self.log_zero = check_param("log_zero", log_zero, high=0.0, high_open=True)
         super().__init__(**kwargs)
 
@@ -128,7 +134,7 @@ class SCE(RobustLoss):
     fn = staticmethod(F.symmetric_cross_entropy)
     param_names = ("alpha", "beta", "log_zero")
 
-    def __init__(self, alpha=0.1, beta=1.0, log_zero=-4.0, **kwargs):
+    def __init__(self, alpha: float = 0.1, beta: float = 1.0, log_zero: float = -4.0, **kwargs: Any) -> None:
         self.alpha = check_param("alpha", alpha, 0.0)
         self.beta = check_param("beta", beta, 0.0)
         if self.alpha == 0.0 and self.beta == 0.0:
@@ -157,7 +163,7 @@ class NFL(RobustLoss):
     fn = staticmethod(F.normalized_focal)
     param_names = ("gamma", "detach_weight")
 
-    def __init__(self, gamma=0.5, detach_weight=False, **kwargs):
+    def __init__(self, gamma: float = 0.5, detach_weight: bool = False, **kwargs: Any) -> None:
         self.gamma = check_param("gamma", gamma, 0.0)
         if not isinstance(detach_weight, bool):
             raise ValueError(f"`detach_weight` must be True or False, got {detach_weight!r}.")
@@ -172,7 +178,7 @@ class AGCE(RobustLoss):
     fn = staticmethod(F.asymmetric_generalized_cross_entropy)
     param_names = ("a", "q")
 
-    def __init__(self, a=0.6, q=0.6, **kwargs):
+    def __init__(self, a: float = 0.6, q: float = 0.6, **kwargs: Any) -> None:
         self.a = check_param("a", a, 0.0, low_open=True)
         self.q = check_param("q", q, 0.0, low_open=True)
         super().__init__(**kwargs)
@@ -185,7 +191,7 @@ class AUL(RobustLoss):
     fn = staticmethod(F.asymmetric_unhinged)
     param_names = ("a", "q")
 
-    def __init__(self, a=1.5, q=0.1, **kwargs):
+    def __init__(self, a: float = 1.5, q: float = 0.1, **kwargs: Any) -> None:
         self.a = check_param("a", a, 1.0, low_open=True)
         self.q = check_param("q", q, 0.0, low_open=True)
         super().__init__(**kwargs)
@@ -198,7 +204,7 @@ class AEL(RobustLoss):
     fn = staticmethod(F.asymmetric_exponential)
     param_names = ("a",)
 
-    def __init__(self, a=2.5, **kwargs):
+    def __init__(self, a: float = 2.5, **kwargs: Any) -> None:
         self.a = check_param("a", a, 0.0, low_open=True)
         super().__init__(**kwargs)
 
@@ -219,7 +225,7 @@ class BiTempered(RobustLoss):
     fn = staticmethod(F.bi_tempered)
     param_names = ("t1", "t2", "iterations")
 
-    def __init__(self, t1=0.8, t2=1.2, iterations=None, **kwargs):
+    def __init__(self, t1: float = 0.8, t2: float = 1.2, iterations: int | None = None, **kwargs: Any) -> None:
         self.t1 = check_param("t1", t1, 0.0, 1.0)
         self.t2 = check_param("t2", t2, 0.0, 10.0, low_open=True)
         if iterations is None:

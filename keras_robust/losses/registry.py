@@ -4,7 +4,10 @@ Also the paper's per-dataset loss parameters (its appendix Table 1), in one
 table, so ``get("nce+agce", dataset="cifar100")`` reproduces its setting.
 """
 
+from __future__ import annotations
+
 import inspect
+from typing import Any
 
 import keras
 
@@ -59,7 +62,7 @@ PAPER_PARAMETERS = {
 }
 
 
-def names():
+def names() -> list[str]:
     """All registered loss names (singles and named sums)."""
     return sorted(LOSSES) + sorted(PAIRS)
 
@@ -77,7 +80,8 @@ def _accepted(cls):
     return accepted
 
 
-def get(identifier, num_classes=None, dataset=None, **params):
+def get(identifier: str | dict | RobustLoss, num_classes: int | None = None, dataset: str | None = None,
+        **params: Any) -> RobustLoss:
     """Build a loss from a name, a config dict, or pass a loss through.
 
     Args:

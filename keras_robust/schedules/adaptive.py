@@ -1,5 +1,7 @@
 """The experimental `AdaptiveEpsilon` schedule and its sensor, the `TrueClassProbability` metric."""
 
+from __future__ import annotations
+
 import math
 
 import keras
@@ -58,15 +60,15 @@ class AdaptiveEpsilon(EpsilonSchedule):
 
     def __init__(
         self,
-        initial,
-        target=0.15,
-        monitor="true_class_probability",
-        observed="probability",
-        rate=1.0,
-        min_value=0.0,
-        max_value=None,
-        monotonic=True,
-    ):
+        initial: float,
+        target: float = 0.15,
+        monitor: str = "true_class_probability",
+        observed: str = "probability",
+        rate: float = 1.0,
+        min_value: float = 0.0,
+        max_value: float | None = None,
+        monotonic: bool = True,
+    ) -> None:
         self.initial = check_logit_bias("initial", initial)
         self.target = check_finite("target", target)
         if not 0.0 < self.target < 1.0:
@@ -179,7 +181,7 @@ class TrueClassProbability(keras.metrics.MeanMetricWrapper):
     sensor of `AdaptiveEpsilon`.
     """
 
-    def __init__(self, name="true_class_probability", dtype=None):
+    def __init__(self, name: str = "true_class_probability", dtype: str | None = None) -> None:
         super().__init__(_true_class_probability, name=name, dtype=dtype)
 
     def get_config(self):

@@ -1,11 +1,15 @@
 """What every epsilon schedule shares: the `EpsilonSchedule` base class, argument checks, ``register``."""
 
+from __future__ import annotations
+
 import math
 import numbers
 
 import keras
 import numpy as np
 from keras import ops
+
+from keras_robust._typing import Tensor
 
 register = keras.saving.register_keras_serializable(package="keras_robust")
 
@@ -26,7 +30,7 @@ def _check_epoch(epoch):
     return int(epoch)
 
 
-def epsilon_value(value, source="schedule", epoch=None):
+def epsilon_value(value: float | Tensor, source: str = "schedule", epoch: int | None = None) -> float:
     """``value`` (a Python, NumPy or backend scalar) as a finite float, or a clear error."""
     where = f" at epoch {epoch}" if epoch is not None else ""
     if not isinstance(value, numbers.Real):

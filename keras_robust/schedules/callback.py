@@ -1,15 +1,19 @@
 """The `EpsilonScheduler` callback, which applies a schedule each epoch, and `get`, which resolves one."""
 
+from __future__ import annotations
+
 import numbers
+from typing import Callable, Sequence
 
 import keras
 
+from keras_robust._typing import ScheduleLike
 from keras_robust.logit_bias import LogitBiasLayer
 from keras_robust.losses.base import RobustLoss
 from keras_robust.schedules.base import EpsilonSchedule, epsilon_value, register
 from keras_robust.schedules.fixed import Constant, webvision
 
-def get(identifier):
+def get(identifier: ScheduleLike) -> Callable[[int], float] | None:
     """A schedule from a number, ``"webvision"``, a config dict, a schedule or a callable."""
     if identifier is None or isinstance(identifier, EpsilonSchedule):
         return identifier
@@ -66,7 +70,8 @@ class EpsilonScheduler(keras.callbacks.Callback):
         verbose: 0 quiet, 1 print each epsilon set.
     """
 
-    def __init__(self, schedule=None, targets=None, verbose=0):
+    def __init__(self, schedule: ScheduleLike = None, targets: Sequence[object] | None = None,
+                 verbose: int = 0) -> None:
         super().__init__()
         self.schedule = get(schedule)
         if targets is not None:

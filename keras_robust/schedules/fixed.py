@@ -1,8 +1,13 @@
 """Schedules fixed in advance: `Constant`, `Piecewise`, `Cyclic` (and the paper's WebVision one), `FromClasses`."""
 
+from __future__ import annotations
+
+from typing import Sequence
+
 import keras
 
 from keras_robust._checks import check_finite, check_int, check_logit_bias
+from keras_robust.epsilon import LogitModel
 from keras_robust.schedules.base import EpsilonSchedule, _sequence, epsilon_value, register
 
 WEBVISION_VALUES = (5.2, 4.8, 4.3, 3.7, 3.0, 2.3)
@@ -18,7 +23,7 @@ class Constant(EpsilonSchedule):
         value: epsilon, a finite number.
     """
 
-    def __init__(self, value):
+    def __init__(self, value: float) -> None:
         self.constant = check_logit_bias("value", value)
 
     def value(self, epoch):
@@ -41,7 +46,7 @@ class Piecewise(EpsilonSchedule):
         values: ``len(boundaries) + 1`` finite numbers.
     """
 
-    def __init__(self, boundaries, values):
+    def __init__(self, boundaries: Sequence[int], values: Sequence[float]) -> None:
         boundaries = _sequence("boundaries", boundaries)
         values = _sequence("values", values)
         self.boundaries = [check_int(f"boundaries[{i}]", b, 1) for i, b in enumerate(boundaries)]
@@ -78,7 +83,7 @@ class Cyclic(EpsilonSchedule):
             epochs_per_value``; default exactly that.
     """
 
-    def __init__(self, values, epochs_per_value, period=None):
+    def __init__(self, values: Sequence[float], epochs_per_value: int | Sequence[int], period: int | None = None) -> None:
         self.values = [check_logit_bias(f"values[{i}]", v) for i, v in enumerate(_sequence("values", values))]
         self.epochs_per_value = check_int("epochs_per_value", epochs_per_value, 1)
         span = len(self.values) * self.epochs_per_value
@@ -99,7 +104,7 @@ class Cyclic(EpsilonSchedule):
         return {"values": list(self.values), "epochs_per_value": self.epochs_per_value, "period": self.period}
 
 
-def webvision():
+def webvision() -> Cyclic:
     """The paper's cyclic WebVision schedule (appendix 2).
 
     epsilon = 5.2, 4.8, 4.3, 3.7, 3.0, 2.3, eleven epochs each, restarting
@@ -126,7 +131,7 @@ class FromClasses(EpsilonSchedule):
             measured from the network with ``measure_logits``; None: N(0, 1).
     """
 
-    def __init__(self, num_classes, target=0.15, logits=None):
+    def __init__(self, num_classes: int, target: float = 0.15, logits: LogitModel | None = None) -> None:
         self.num_classes = check_int("num_classes", num_classes, 2)
         self.target = check_finite("target", target)
         if not 0.0 < self.target < 1.0:
