@@ -591,6 +591,7 @@ def summary(out):
                 lines.append(f"| {LOSS_LABELS[loss]} | {round(100 * rate)} % | {_pct(v['train'], v['train_se'])} | "
                              f"{_pct(v['test'], v['test_se'])} | {v['learned']}/{v['n']} | {v['predicted']}/{v['n']} | "
                              f"{v['overlap']:.3g} |")
+    lines += ["", table3(agg)]
     for opt in ("sgd", "adam"):
         t = confusion(cells, opt)
         total = sum(t.values())
@@ -600,6 +601,43 @@ def summary(out):
                       "| | learned | did not learn |", "|---|---|---|",
                       f"| predicted learns | {t[(True, True)]} | {t[(True, False)]} |",
                       f"| predicted does not | {t[(False, True)]} | {t[(False, False)]} |"]
+            by_task = {}
+            for c in cells:
+                if c["optimizer"] == opt:
+                    a = by_task.setdefault(c["task"], [0, 0])
+                    a[0] += c["agree"]
+                    a[1] += 1
+            lines.append("per task: " + ", ".join(f"{task} {a}/{n}" for task, (a, n) in sorted(by_task.items())))
+            bad = [c for c in cells if c["optimizer"] == opt and not c["agree"]]
+            if bad:
+                lines += ["", f"disagreements, {opt}:", "", "| cell | overlap | predicted | clean train % | "
+                          "noisy train % by epoch (first, middle, last) | learned |", "|---|---|---|---|---|---|"]
+                for c in sorted(bad, key=lambda c: c["cell"]):
+                    acc = c["history"].get("accuracy", [])
+                    ep = ", ".join(f"{100 * acc[i]:.2f}" for i in sorted({0, len(acc) // 2, len(acc) - 1})) if acc else ""
+                    lines.append(f"| {c['cell']} | {c['preflight']['overlap']:.3g} | {c['preflight']['learns']} | "
+                                 f"{100 * c['clean_train_accuracy']:.2f} | {ep} | {c['learned']} |")
+    return "\n".join(lines)
+
+
+TABLE3_UPPER = ("nce+mae", "nce+agce", "gce", "mae", "ce", "bitemp", "mae*")
+TABLE3_LOWER = ("nce+mae*", "nce+agce+", "gce*", "gce+", "mae*")
+
+
+def table3(agg, task="teacher1000"):
+    """The paper's Table 3 layout at K = 1000: clean test acc. % (learned/seeds) per optimizer and noise."""
+    lines = [f"Table 3 shape, {task}: clean test accuracy % (mean ± s.e.), [learned/seeds]; "
+             "upper row: the CIFAR-100 (paper) parameters; lower row: epsilon(K) or parameters transferred to K"]
+    for row in (TABLE3_UPPER, TABLE3_LOWER):
+        lines += ["", "| optimizer, noise | " + " | ".join(LOSS_LABELS[x] for x in row) + " |",
+                  "|---" * (len(row) + 1) + "|"]
+        for opt in ("sgd", "adam"):
+            for rate in sorted({k[2] for k in agg if k[0] == task}):
+                cells = []
+                for loss in row:
+                    v = agg.get((task, opt, rate, loss))
+                    cells.append("–" if v is None else f"{_pct(v['test'], v['test_se'])} [{v['learned']}/{v['n']}]")
+                lines.append(f"| {opt.upper()}, {round(100 * rate)} % | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

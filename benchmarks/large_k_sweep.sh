@@ -1,14 +1,16 @@
 #!/bin/bash
-# The large-K sweep of docs/results/large_k.md in phases, one process at a time, pinned to CPU core 0
-# (this machine's other core runs another job). Resumable: rerun it; finished cells are skipped.
+# The large-K sweep of docs/results/large_k.md in phases, most important first, one process at a
+# time, pinned to CPU core 0 (CORE=...; this machine's other core runs another job).
+# Resumable: rerun it; finished cells are skipped.
 #   setsid nohup benchmarks/large_k_sweep.sh > large_k.log 2>&1 &
 cd "$(dirname "$0")/.." || exit 1
 export KERAS_BACKEND=${KERAS_BACKEND:-jax} PYTHONUNBUFFERED=1
 run() { taskset -c ${CORE:-0} ${PYTHON:-.venv/bin/python} benchmarks/large_k.py "$@" || exit $?; }
-run --tasks teacher1000                                   # the paper's Table 3 at K = 1000
-run --tasks teacher1000 --losses 'gce*,nce+mae*'          # its lower row's logit-bias variants
-run --tasks teacher10000 --optimizers sgd --noise 0       # K = 10,000, SGD, clean labels
-run --tasks fmnist
-run --tasks teacher100
-run --tasks omniglot
-run --tasks teacher10000                                  # the rest of K = 10,000
+OTHERS=fmnist,teacher100,omniglot,teacher10000
+run --tasks teacher1000 --optimizers sgd                              # the paper's Table 3 (SGD) at K = 1000
+run --tasks teacher1000 --optimizers sgd --losses 'gce*,nce+mae*'     # its lower row's logit-bias variants
+run --tasks $OTHERS --optimizers sgd --noise 0                        # the K sweep, SGD, clean labels
+run --tasks teacher1000 --optimizers adam
+run --tasks teacher1000 --optimizers adam --losses 'gce*,nce+mae*'
+run --tasks $OTHERS --optimizers adam --noise 0
+run --tasks $OTHERS                                                   # 40 % noise at the other K
