@@ -35,10 +35,12 @@ exactly that fraction of the training labels is wrong), one loss, one seed.
   t2 = 1.2). A transferred setting identical to the untransferred one (K at
   its reference) is not run twice.
 * Optimizers: ``sgd`` -- SGD with momentum 0.95, no weight decay (the paper's
-  MLP1024 setting; its ResNets use 0.9), ``adam`` -- Adam. Both with the
-  paper's MLP schedule, the learning rate times 0.95 per epoch, and batch 128
-  (the paper's MLPs use 32). One learning rate per optimizer for every loss
-  (`LEARNING_RATES`); the paper tunes it per loss.
+  MLP1024 setting; its ResNets use 0.9), ``adam`` -- Adam (lr 1e-3). Both with
+  the paper's MLP schedule, the learning rate times 0.95 per epoch. Batch and
+  SGD learning rate per task (`Task`): teacher tasks batch 128, lr 0.1;
+  Fashion-MNIST batch 128, lr 0.01; Omniglot batch 32, lr 0.01 (as
+  ``recipes/omniglot.py``). One learning rate for every loss of a task; the
+  paper tunes it per loss.
 * Before training, `keras_robust.diagnostics.preflight` runs on the freshly
   initialised student with 256 training inputs and the cell's loss and
   optimizer; its ``learns``, ``overlap`` and whether the optimizer is

@@ -6,11 +6,13 @@
 cd "$(dirname "$0")/.." || exit 1
 export KERAS_BACKEND=${KERAS_BACKEND:-jax} PYTHONUNBUFFERED=1
 run() { taskset -c ${CORE:-0} ${PYTHON:-.venv/bin/python} benchmarks/large_k.py "$@" || exit $?; }
-OTHERS=fmnist,teacher100,omniglot,teacher10000
 run --tasks teacher1000 --optimizers sgd                              # the paper's Table 3 (SGD) at K = 1000
 run --tasks teacher1000 --optimizers sgd --losses 'gce*,nce+mae*'     # its lower row's logit-bias variants
-run --tasks $OTHERS --optimizers sgd --noise 0                        # the K sweep, SGD, clean labels
+run --tasks fmnist,teacher100,omniglot,teacher10000 --optimizers sgd --noise 0   # the K sweep, SGD, clean labels
+# The transferred parameters at 40 % noise, K = 1000, with a longer budget (40 epochs instead of 15):
+run --tasks teacher1000 --optimizers sgd --noise 0.4 --losses 'gce+,nce+agce+' --epochs 40 \
+    --out benchmarks/results/large_k/long-40ep
 run --tasks teacher1000 --optimizers adam
 run --tasks teacher1000 --optimizers adam --losses 'gce*,nce+mae*'
-run --tasks $OTHERS --optimizers adam --noise 0
-run --tasks $OTHERS                                                   # 40 % noise at the other K
+run --tasks fmnist,teacher100,omniglot,teacher10000 --optimizers adam --noise 0
+run --tasks fmnist,teacher100,omniglot,teacher10000                   # 40 % noise at the other K
