@@ -435,6 +435,41 @@ def run_cell(task, data, optimizer, rate, loss_name, seed, out, lr=None):
     }
 
 
+def learnability(k, n_train, epochs, out=None, seed=0):
+    """How far the student gets on ``teacher<K>`` with much more data: CE, Adam (lr 1e-3), batch 256.
+
+    The teacher's labels are a deterministic function the student can represent, so 100 % is
+    achievable; this measures how close the sweep's student and optimizer get with ``n_train``
+    examples (the sweep's own budgets are far smaller). Returns a dict (also stored in ``out``).
+    """
+    import keras
+    import numpy as np
+
+    import keras_robust as kr
+
+    task = Task(f"teacher{k}", k, n_train, epochs, "small")
+    teacher = make_teacher(k, out)
+    rng = np.random.default_rng([999, k])
+    x = rng.standard_normal((n_train, TEACHER_DIM)).astype("float32")
+    xt = rng.standard_normal((10_000, TEACHER_DIM)).astype("float32")
+    y, yt = teacher_labels(x, teacher), teacher_labels(xt, teacher)
+    keras.utils.set_random_seed(seed)
+    model = build_student(task, TEACHER_DIM)
+    model.compile(loss=kr.losses.CrossEntropy(), optimizer=keras.optimizers.Adam(1e-3), metrics=["accuracy"])
+    start = time.perf_counter()
+    accs = []
+    for _ in range(epochs):
+        model.fit(x, y, batch_size=256, epochs=1, verbose=0)
+        accs.append(_accuracy(model, xt, yt))
+    rec = {"task": task.name, "num_classes": k, "n_train": n_train, "epochs": epochs, "loss": "ce",
+           "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 256, "test_accuracy_by_epoch": accs,
+           "train_accuracy": _accuracy(model, x[:TRAIN_EVAL], y[:TRAIN_EVAL]), "seconds": time.perf_counter() - start,
+           "balance": teacher_balance(k, out)}
+    if out is not None:
+        _write(Path(out) / "learnability" / f"teacher{k}-n{n_train}-e{epochs}.json", rec)
+    return rec
+
+
 # -- the sweep ----------------------------------------------------------------------------------------
 
 
@@ -478,6 +513,8 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=None, help="override every task's epochs")
     p.add_argument("--lr", type=float, default=None, help="override the optimizer's learning rate")
     p.add_argument("--list", action="store_true", help="print the cells and exit")
+    p.add_argument("--learnability", default=None, metavar="K:N:EPOCHS",
+                   help="train CE/Adam on teacher<K> with N examples for EPOCHS epochs (how learnable it is) and exit")
     p.add_argument("--summary", action="store_true", help="print tables of the finished cells and exit")
     p.add_argument("--plot", default=None, help="write the accuracy-vs-K plot of the finished cells here and exit")
     args = p.parse_args(argv)
@@ -488,6 +525,12 @@ def main(argv=None):
     except ValueError:
         p.error(f"--shard must be i/n with 1 <= i <= n, got {args.shard!r}")
     out = Path(args.out)
+    if args.learnability:
+        os.environ.setdefault("KERAS_BACKEND", "jax")
+        k, n_train, epochs = (int(v) for v in args.learnability.split(":"))
+        rec = learnability(k, n_train, epochs, out)
+        print(json.dumps(rec, indent=1))
+        return 0
     if args.summary or args.plot:
         if args.summary:
             print(summary(out))

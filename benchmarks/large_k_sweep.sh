@@ -12,6 +12,8 @@ run --tasks fmnist,teacher100,omniglot,teacher10000 --optimizers sgd --noise 0  
 # The transferred parameters at 40 % noise, K = 1000, with a longer budget (40 epochs instead of 15):
 run --tasks teacher1000 --optimizers sgd --noise 0.4 --losses 'gce+,nce+agce+' --epochs 40 \
     --out benchmarks/results/large_k/long-40ep
+run --learnability 100:200000:10                                     # how learnable the teacher tasks are
+run --learnability 1000:200000:10
 run --tasks teacher1000 --optimizers adam
 run --tasks teacher1000 --optimizers adam --losses 'gce*,nce+mae*'
 run --tasks fmnist,teacher100,omniglot,teacher10000 --optimizers adam --noise 0
