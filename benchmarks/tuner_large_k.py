@@ -20,7 +20,7 @@ Search space (the same for every strategy): the learning rate (log,
 ``--lr-range``, default [1e-3, 1], default value 0.1 -- the K-sweep's SGD
 rate) and `keras_robust.tuner.LossSpace(1000, ["mae*", "gce", "nce+agce"])`
 (MAE*'s epsilon in eps(K) +- 3, genCE's q in [0.02, 1] (log), NCE-AGCE's
-alpha in [10, 1000], beta in [0.01, 10], a in [0.01, 10], q in [0.01, 5]).
+alpha in [0.1, 1000], beta in [0.01, 10], a in [0.01, 10], q in [0.01, 5]).
 
 Strategies, ``--trials`` (default 10) trials per search, one keras-tuner
 project per (strategy, seed) under ``--dir`` (``overwrite=False``: a killed
@@ -93,6 +93,8 @@ def parse(argv=None):
     p.add_argument("--plot", default=str(RESULTS / "tuner_large_k.png"), help="'' to skip")
     p.add_argument("--no-cache", action="store_true", help="train every trial (no reuse across strategies)")
     p.add_argument("--summary", action="store_true", help="only tabulate the projects on disk")
+    p.add_argument("--markdown", default=None,
+                   help="with --summary: replace the K = 1,000 section (between its markers) of this markdown file")
     p.add_argument("--time-one", action="store_true", help="time one trial (MAE* at eps(K), default lr) and exit")
     args = p.parse_args(argv)
     for s in args.strategies:
@@ -440,7 +442,31 @@ def main(argv=None):
                       if t is not None))
     print(table(agg, args.trials))
     print(f"wrote {args.json}" + (f", {args.plot}" if args.plot else ""), flush=True)
+    if args.markdown:
+        update_markdown(args.markdown, markdown_table(agg, args.trials))
+        print(f"updated the table in {args.markdown}", flush=True)
     return 0
+
+
+MARK_START, MARK_END = "<!-- tuner_large_k table: start -->", "<!-- tuner_large_k table: end -->"
+
+
+def markdown_table(agg, trials):
+    top = agg["best_any_search"]
+    targets = ", ".join(f"{round(100 * float(f))} % of it = {_pm(t, None)} %" for f, t in agg["targets"].items()
+                        if t is not None)
+    return (f"Best clean validation accuracy (%) after k trials, mean ± s.e. over search seeds; trials to reach a "
+            f"target: mean ± s.e. over the searches that reached it within {trials} trials (reached/searches; per "
+            f"search seed, – = not reached). Best accuracy any search found: {_pm(top, None)} %; targets: "
+            f"{targets}.\n\n" + table(agg, trials))
+
+
+def update_markdown(path, text):
+    """Replace the text between MARK_START and MARK_END in ``path`` (both must be there)."""
+    path = Path(path)
+    doc = path.read_text()
+    i, j = doc.index(MARK_START) + len(MARK_START), doc.index(MARK_END)
+    path.write_text(doc[:i] + "\n" + text + "\n" + doc[j:])
 
 
 def time_one(args, space):
