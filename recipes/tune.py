@@ -205,8 +205,13 @@ def main(argv=None):
     print("\n" + report)
     if args.out:
         os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+        kept = ""  # the K = 1,000 section (benchmarks/tuner_large_k.py) and what follows it stay
+        if os.path.exists(args.out):
+            with open(args.out) as f:
+                old = f.read()
+            kept = old[old.find("\n## K = 1,000"):] if "\n## K = 1,000" in old else ""
         with open(args.out, "w") as f:
-            f.write(report)
+            f.write(report + kept)
         print(f"wrote {args.out}", file=sys.stderr)
     return best
 
