@@ -641,6 +641,11 @@ def summary(out):
                 lines.append(f"| {LOSS_LABELS[loss]} | {round(100 * rate)} % | {_pct(v['train'], v['train_se'])} | "
                              f"{_pct(v['test'], v['test_se'])} | {v['learned']}/{v['n']} | {v['predicted']}/{v['n']} | "
                              f"{v['overlap']:.3g} |")
+    for opt in ("sgd", "adam"):
+        for rate in sorted({k[2] for k in agg}):
+            table = sweep_table(agg, opt, rate)
+            if table:
+                lines += ["", table]
     lines += ["", table3(agg)]
     for opt in ("sgd", "adam"):
         t = confusion(cells, opt)
@@ -667,6 +672,30 @@ def summary(out):
                     ep = ", ".join(f"{100 * acc[i]:.2f}" for i in sorted({0, len(acc) // 2, len(acc) - 1})) if acc else ""
                     lines.append(f"| {c['cell']} | {c['preflight']['overlap']:.3g} | {c['preflight']['learns']} | "
                                  f"{100 * c['clean_train_accuracy']:.2f} | {ep} | {c['learned']} |")
+    return "\n".join(lines)
+
+
+def sweep_table(agg, optimizer, rate, metric="test"):
+    """Rows: losses; columns: tasks by K; entries: clean ``metric`` accuracy % (mean ± s.e.) [learned/seeds]."""
+    order = {t: i for i, t in enumerate(("fmnist", "teacher100", "omniglot", "teacher1000", "teacher10000"))}
+    tasks = sorted({k[0] for k in agg if k[1] == optimizer and k[2] == rate}, key=lambda t: order.get(t, 99))
+    if not tasks:
+        return ""
+    ks = {t: next(v["k"] for key, v in agg.items() if key[0] == t) for t in tasks}
+    lines = [f"K sweep, {optimizer.upper()}, noise {round(100 * rate)} %: clean {metric} accuracy % "
+             "(mean ± s.e. over seeds) [learned/seeds]; * = pre-flight predicted the opposite in some seed", "",
+             "| loss | " + " | ".join(f"{t} (K = {ks[t]})" for t in tasks) + " |", "|---" * (len(tasks) + 1) + "|"]
+    for loss in LOSSES + EXTRA_LOSSES:
+        row = []
+        for t in tasks:
+            v = agg.get((t, optimizer, rate, loss))
+            if v is None:
+                row.append("–")
+                continue
+            flag = "*" if v["predicted"] != v["learned"] or 0 < v["learned"] < v["n"] else ""
+            row.append(f"{_pct(v[metric], v[metric + '_se'])} [{v['learned']}/{v['n']}]{flag}")
+        if any(r != "–" for r in row):
+            lines.append(f"| {LOSS_LABELS[loss]} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
@@ -705,25 +734,30 @@ def plot(out, path):
         for row, (metric, what) in enumerate((("train", "clean train acc."), ("test", "clean test acc."))):
             for col, opt in enumerate(("sgd", "adam")):
                 ax = axes[2 * r + row][col]
-                for loss in LOSSES + EXTRA_LOSSES:
+                for i, loss in enumerate(LOSSES + EXTRA_LOSSES):
                     pts = sorted((v["k"], v[metric], v[metric + "_se"] or 0.0) for key, v in agg.items()
                                  if key[1] == opt and key[2] == rate and key[3] == loss)
                     if pts:
                         ks, ms, ses = zip(*pts)
                         ax.errorbar(ks, [100 * m for m in ms], yerr=[100 * e for e in ses], marker="o", ms=3,
-                                    capsize=2, label=LOSS_LABELS[loss],
+                                    capsize=2, label=LOSS_LABELS[loss], color=plt.get_cmap("tab20")(i),
                                     ls="--" if loss in ("gce+", "nce+agce+", "mae*") else "-")
                 ks = sorted({v["k"] for v in agg.values()})
-                ax.plot(ks, [100 / k + 100 * LEARNED_MARGIN for k in ks], color="k", lw=0.8, ls=":",
-                        label="learned threshold" if row == 0 else None)
+                if metric == "train":
+                    ax.plot(ks, [100 / k + 100 * LEARNED_MARGIN for k in ks], color="k", lw=0.8, ls=":",
+                            label="learned: chance + 5 points")
                 ax.set_xscale("log")
                 ax.set_title(f"{opt.upper()}, noise {round(100 * rate)} %: {what}", fontsize=9)
                 ax.set_ylabel("%")
                 ax.grid(alpha=0.3)
     for ax in axes[-1]:
         ax.set_xlabel("K (fmnist 10, teacher 100, omniglot 242, teacher 1000, teacher 10000)")
-    axes[0][1].legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
+    handles, labels = {}, {}
+    for ax in axes.ravel():
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    fig.legend(list(handles.values()), list(handles), loc="upper center", ncol=4, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
