@@ -105,7 +105,12 @@ def plot(table, path):
         ax.set_title(f"{ls} (symmetric: {100 * LABEL_SETS[ls]:g} %)")
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("final test accuracy (%)")
-    axes[0].legend()
+    handles = {}
+    for ax in axes:
+        for handle, name in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(name, handle)
+    if handles:
+        axes[0].legend(handles.values(), handles.keys())
     fig.suptitle("CIFAR-10N, MLP1024: real human noise vs synthetic noise of the same rate")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -56,7 +56,7 @@ def test_rotation_keeps_the_centre_and_fills_black():
 def _extra_closure(extra):
     """Normalised names of the distributions that ``pip install keras-robust[extra]`` brings: the
     project's own declaration (pyproject.toml) and, below it, each installed package's metadata."""
-    tomllib = pytest.importorskip("tomllib")
+    import tomllib
     from importlib import metadata
 
     from packaging.requirements import Requirement
@@ -139,7 +139,7 @@ def test_recipes_run_with_only_one_backend_extra_installed(tmp_path):
 
 
 def test_the_extras_declare_pillow_and_tensorflow_for_every_platform():
-    tomllib = pytest.importorskip("tomllib")
+    import tomllib
     from packaging.requirements import Requirement
 
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]

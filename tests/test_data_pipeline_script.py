@@ -5,7 +5,6 @@ suite runs it on its own backend: both tasks on jax and tensorflow, MLP1024 only
 trains at a few images/s on this CPU with torch).
 """
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -33,7 +32,6 @@ def test_bad_arguments_fail_before_any_work():
     assert proc.returncode == 2 and "--epochs must be >= 2" in proc.stderr
 
 
-@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="the tf.data side needs TensorFlow")
 def test_quick_run_writes_the_table_and_json(tmp_path):
     backend = keras.backend.backend()
     tasks = TASKS[backend]

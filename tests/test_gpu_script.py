@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import keras
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu.py"
@@ -53,8 +52,6 @@ def test_bad_arguments_fail_before_any_work():
     assert proc.returncode == 2 and "unknown phases" in proc.stderr
 
 
-@pytest.mark.skipif(not (_data_dir() / "cifar10-jpeg.tar.gz").is_file(),
-                    reason="no cifar10-jpeg.tar.gz in $KERAS_ROBUST_DATA")
 def test_gpu_script_tiny_run(tmp_path):
     backend, extra, references, losses = CASES[keras.backend.backend()]
     out = tmp_path / "gpu"

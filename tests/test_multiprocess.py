@@ -15,7 +15,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import keras
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,9 +67,6 @@ def _result(proc, timeout=600):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(keras.backend.backend() != "jax",
-                    reason="multi-process training (keras.distribution.initialize) is a JAX feature; the jax pass "
-                           "runs it (the subprocesses would run the same code on every pass)")
 def test_two_processes_train_the_recipe_like_one_process_with_all_devices(tmp_path):
     port = _free_port()
     workers = [_start(tmp_path, f"p{i}", 2, {"KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{port}",

@@ -17,10 +17,7 @@ import keras
 import numpy as np
 import pytest
 
-pytest.importorskip("keras_tuner")
-pytest.importorskip("sklearn")  # Bayesian optimisation
-
-from keras_robust.tuner import LossSpace, seed_parameters  # noqa: E402
+from keras_robust.tuner import LossSpace, seed_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = importlib.util.spec_from_file_location("tuner_large_k_script", ROOT / "benchmarks" / "tuner_large_k.py")

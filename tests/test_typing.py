@@ -4,8 +4,6 @@ import inspect
 import typing
 from pathlib import Path
 
-import pytest
-
 import keras_robust as kr
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +51,7 @@ def test_the_public_api_is_annotated():
 
 
 def test_py_typed_is_package_data_and_the_license_matches_the_metadata():
-    tomllib = pytest.importorskip("tomllib")
+    import tomllib
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert (ROOT / "keras_robust" / "py.typed").is_file()
     assert "py.typed" in project["tool"]["setuptools"]["package-data"]["keras_robust"]
