@@ -13,6 +13,8 @@ import argparse
 import math
 from pathlib import Path
 
+from recipes.compare import _mean_se
+
 # label set -> the symmetric rate it is compared with (its measured fraction of wrong labels, rounded)
 LABEL_SETS = {"aggre": 0.09, "random1": 0.17, "worse": 0.4}
 KINDS = ("human", "symmetric", "human_matrix")
@@ -49,10 +51,7 @@ def cells(results_dirs, epochs=50):
 
 
 def _stats(values):
-    n = len(values)
-    mean = sum(values) / n
-    se = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n) if n > 1 else float("nan")
-    return mean, se, n
+    return (*_mean_se(values), len(values))
 
 
 def _cell(values):
