@@ -7,7 +7,6 @@ table and plot, and that a second run trains nothing.
 """
 
 import importlib.util
-import json
 from pathlib import Path
 
 import keras
