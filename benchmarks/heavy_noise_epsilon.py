@@ -15,11 +15,13 @@ learning rate x 0.95 per epoch; symmetric noise among the other classes):
 * ``adaptive``: `keras_robust.schedules.AdaptiveEpsilon` (initial epsilon(K),
   target 0.15, reading the `TrueClassProbability` of the unbiased logits).
 * ``anneal`` (ours): epsilon(K) (1 - t / E), linear to 0 at the last epoch.
-* ``pdecay`` (ours): epsilon_{t+1} = epsilon(K) max(0, 1 - p_t / 0.5), p_t the
-  mean true-class probability (of the given, noisy, labels, unbiased logits)
-  in epoch t, never increasing: the bias is withdrawn as the network learns
-  and is gone when it gives the labelled class half its probability on
-  average, which 40 % noise lets it do only by fitting the clean majority.
+* ``pdecay`` (ours, now `keras_robust.schedules.ProbabilityDecay`):
+  epsilon_{t+1} = epsilon(K) max(0, 1 - p_t / 0.5), p_t the mean true-class
+  probability (of the given, noisy, labels, unbiased logits) in epoch t, never
+  increasing: the bias is withdrawn as the network learns and is gone when it
+  gives the labelled class half its probability on average, which 40 % noise
+  lets it do only by fitting the clean majority. (``stop = 0.5`` was set before
+  the first run, from that argument, and not tuned.)
 
 References: CE and MAE without a bias. Losses with the schedules: MAE
 (``mae*``) and genCE q = 0.7 (``gce*``, the loss the paper weaned). Per cell:
@@ -28,6 +30,8 @@ wrongly labelled training examples predicted as their wrong label
 (memorised), epsilon per epoch.
 
     python benchmarks/heavy_noise_epsilon.py                 # the grid (resumable)
+    python benchmarks/heavy_noise_epsilon.py --schedules pdecay-0.3,pdecay-0.7 --references ''   # stop's sensitivity
+    python benchmarks/heavy_noise_epsilon.py --noise 0 --losses 'mae*' --seeds 0,1   # clean labels
     python benchmarks/heavy_noise_epsilon.py --summary --plot docs/results/heavy_noise_epsilon.png
 """
 
@@ -73,26 +77,6 @@ def cell_id(task, optimizer, rate, loss, schedule, seed):
     return f"{task}-{optimizer}-n{round(100 * rate)}-{variant_id(loss, schedule)}-s{seed}"
 
 
-class ProbabilityDecay:
-    """``epsilon_{t+1} = initial * max(0, 1 - p_t / stop)``, never increasing; ``p_t`` read from the logs.
-
-    A candidate rule of this benchmark (promoted to the library only if it beats the fixed epsilon(K)).
-    """
-
-    def __init__(self, initial, stop=PDECAY_STOP, monitor="true_class_probability"):
-        self.initial, self.stop, self.monitor = float(initial), float(stop), monitor
-        self.history = [self.initial]
-
-    def __call__(self, epoch):
-        return self.history[min(epoch, len(self.history) - 1)]
-
-    def update(self, epoch, logs):
-        p = float(logs[self.monitor])
-        new = min(self.history[-1], self.initial * max(0.0, 1.0 - p / self.stop))
-        del self.history[epoch + 1:]
-        self.history.append(new)
-
-
 def build_schedule(name, epsilon, epochs):
     """The epsilon schedule ``name`` starting at ``epsilon`` for an ``epochs``-epoch run."""
     from keras_robust import schedules
@@ -105,9 +89,25 @@ def build_schedule(name, epsilon, epochs):
         return schedules.AdaptiveEpsilon(epsilon, target=0.15, observed="probability")
     if name == "anneal":
         return lambda epoch: epsilon * max(0.0, 1.0 - epoch / max(1, epochs - 1))
+    if name == "pdecay" or name.startswith("pdecay-"):
+        return schedules.ProbabilityDecay(epsilon, stop=pdecay_stop(name))
+    raise ValueError(f"Unknown schedule {name!r}: one of {SCHEDULES} or pdecay-<stop>.")
+
+
+def pdecay_stop(name):
+    """``stop`` of ``"pdecay"`` (0.5) or ``"pdecay-<stop>"`` (the sensitivity runs), else None."""
     if name == "pdecay":
-        return ProbabilityDecay(epsilon)
-    raise ValueError(f"Unknown schedule {name!r}: one of {SCHEDULES}.")
+        return PDECAY_STOP
+    try:
+        stop = float(name[len("pdecay-"):]) if name.startswith("pdecay-") else None
+    except ValueError:
+        return None
+    return stop if stop is not None and 0.0 < stop <= 1.0 else None
+
+
+def schedule_label(name):
+    stop = pdecay_stop(name)
+    return LABELS[name] if name in LABELS else f"p-decay, stop {stop:g}"
 
 
 def run_cell(task, data, optimizer, rate, loss_name, schedule_name, seed, lr=None):
@@ -121,7 +121,8 @@ def run_cell(task, data, optimizer, rate, loss_name, schedule_name, seed, lr=Non
     x, y, xt, yt = data
     k = task.num_classes
     start = time.perf_counter()
-    noisy, mask = kr.noise.symmetric_noise(y, rate, k, seed=seed + large_k.NOISE_SEED_OFFSET, exclude_true=True)
+    noisy, mask = (kr.noise.symmetric_noise(y, rate, k, seed=seed + large_k.NOISE_SEED_OFFSET, exclude_true=True)
+                   if rate > 0 else (y.copy(), np.zeros(len(y), bool)))
     keras.utils.set_random_seed(seed)
     model = large_k.build_student(task, x.shape[1])
     epsilon = float(epsilon_for_classes(k))
@@ -202,7 +203,7 @@ def summary(out):
         for loss, schedule in sorted(rows, key=lambda v: order.index(v) if v in order else 99):
             v = rows[(loss, schedule)]
             eps = "–" if schedule is None else f"{v['final_epsilon'][0]:.2f}"
-            lines.append(f"| {LABELS[loss]} | {LABELS.get(schedule, '–')} | {_pct(v['test_accuracy'])} | "
+            lines.append(f"| {LABELS[loss]} | {'–' if schedule is None else schedule_label(schedule)} | {_pct(v['test_accuracy'])} | "
                          f"{_pct(v['best_test_accuracy'])} | {_pct(v['clean_train_accuracy'])} | "
                          f"{_pct(v['memorised'])} | {eps} | {v['n']} |")
     return "\n".join(lines)
@@ -224,6 +225,7 @@ def plot(out, path):
     colors = {s: plt.get_cmap("tab10")(i) for i, s in enumerate((None,) + SCHEDULES)}
     for col, (task, opt, rate) in enumerate(tasks):
         mine = [c for c in cells if (c["task"], c["optimizer"], c["noise_rate"]) == (task, opt, rate)]
+        schedules = [s for s in dict.fromkeys(c["schedule"] for c in mine) if s is not None]
         for row, loss in enumerate(BIASED):
             ax, eax = axes[row][col], axes[2][col]
             for ref, ls in (("ce", ":"), ("mae", "--")):
@@ -231,16 +233,17 @@ def plot(out, path):
                 if curves:
                     ax.plot(np.arange(1, len(curves[0]) + 1), 100 * np.mean(curves, axis=0), ls=ls, color="k",
                             lw=1, label=LABELS[ref])
-            for schedule in SCHEDULES:
+            for schedule in schedules:
                 runs = [c for c in mine if c["loss"] == loss and c["schedule"] == schedule]
                 if not runs:
                     continue
                 epochs = np.arange(1, len(runs[0]["history"]["val_accuracy"]) + 1)
-                ax.plot(epochs, 100 * np.mean([c["history"]["val_accuracy"] for c in runs], axis=0),
-                        color=colors[schedule], label=LABELS[schedule])
+                extra = [x for x in schedules if x not in colors]
+                style = {"color": colors.get(schedule) or plt.get_cmap("Dark2")(extra.index(schedule) % 8), "label": schedule_label(schedule),
+                         "ls": "-" if schedule in colors else "-."}
+                ax.plot(epochs, 100 * np.mean([c["history"]["val_accuracy"] for c in runs], axis=0), **style)
                 if row == 0:
-                    eax.plot(epochs, np.mean([c["history"]["epsilon"] for c in runs], axis=0),
-                             color=colors[schedule], label=LABELS[schedule])
+                    eax.plot(epochs, np.mean([c["history"]["epsilon"] for c in runs], axis=0), **style)
             ax.set_title(f"{task}, {opt.upper()}, {round(100 * rate)} % noise: {LABELS[loss]}", fontsize=9)
             ax.set_ylabel("clean test accuracy %")
             ax.grid(alpha=0.3)
@@ -285,10 +288,11 @@ def main(argv=None):
     for name, given, allowed in (("loss", parse(args.losses), BIASED), ("schedule", parse(args.schedules), SCHEDULES),
                                  ("reference", parse(args.references), REFERENCES)):
         for v in given:
-            if v not in allowed:
-                p.error(f"unknown {name} {v!r}: one of {','.join(allowed)}")
-    if not 0.0 < args.noise < 1.0:
-        p.error(f"--noise must lie in (0, 1), got {args.noise}")
+            if v not in allowed and not (name == "schedule" and pdecay_stop(v) is not None):
+                p.error(f"unknown {name} {v!r}: one of {','.join(allowed)}" +
+                        (" or pdecay-<stop in (0, 1]>" if name == "schedule" else ""))
+    if not 0.0 <= args.noise < 1.0:
+        p.error(f"--noise must lie in [0, 1), got {args.noise}")
     tasks = [large_k.get_task(t, args.n_train, args.epochs) for t in parse(args.tasks)]
     todo = variants(parse(args.losses), parse(args.schedules), parse(args.references))
     cells = [(t, o, s, v) for t in tasks for s in parse(args.seeds, int) for o in parse(args.optimizers) for v in todo]

@@ -69,17 +69,6 @@ def test_each_schedule_applied_its_epsilon(out):
     np.testing.assert_allclose(applied["pdecay"], want, rtol=1e-5)
 
 
-def test_probability_decay_rule():
-    s = script.ProbabilityDecay(4.0, stop=0.5)
-    assert s(0) == 4.0
-    s.update(0, {"true_class_probability": 0.25})
-    assert s(1) == pytest.approx(2.0)
-    s.update(1, {"true_class_probability": 0.1})  # would give 3.2: never increases
-    assert s(2) == pytest.approx(2.0)
-    s.update(2, {"true_class_probability": 0.7})
-    assert s(3) == 0.0 and s(10) == 0.0
-
-
 def test_summary_plot_and_resume(out, capsys):
     text = script.summary(out)
     assert f"teacher{K} (K = {K}" in text and "| MAE + ε | paper's weaning |" in text and "| CE | – |" in text
@@ -94,10 +83,18 @@ def test_summary_plot_and_resume(out, capsys):
 
 def test_bad_arguments(tmp_path, capsys):
     for bad, match in ((["--schedules", "cosine"], "unknown schedule 'cosine'"),
-                       (["--losses", "ce"], "unknown loss 'ce'"), (["--noise", "1.5"], "--noise must lie")):
+                       (["--losses", "ce"], "unknown loss 'ce'"), (["--noise", "1.5"], "--noise must lie"),
+                       (["--schedules", "pdecay-2"], "unknown schedule 'pdecay-2'")):
         with pytest.raises(SystemExit):
             script.main([*TINY, "--out", str(tmp_path), *bad])
         assert match in capsys.readouterr().err
     assert not (tmp_path / "cells").exists()
     with pytest.raises(ValueError, match="Unknown schedule"):
         script.build_schedule("cosine", 1.0, 10)
+
+
+def test_pdecay_stop_variants():
+    assert script.build_schedule("pdecay", 2.0, 10).stop == script.PDECAY_STOP
+    assert script.build_schedule("pdecay-0.3", 2.0, 10).stop == 0.3
+    assert script.schedule_label("pdecay-0.3") == "p-decay, stop 0.3"
+    assert script.pdecay_stop("pdecay-x") is None and script.pdecay_stop("pdecay-0") is None

@@ -190,6 +190,62 @@ def test_adaptive_in_fit_follows_logged_probability():
     assert eps[2] < eps[1] < eps[0]
 
 
+# -- probability decay ----------------------------------------------------------------
+def test_probability_decay_sequence():
+    s = S.ProbabilityDecay(4.0, stop=0.5)
+    observed = [0.05, 0.25, 0.10, 0.6, 0.2]
+    got = [s.update(t, {"true_class_probability": p}) for t, p in enumerate(observed)]
+    # 4 (1 - p / 0.5): 3.6, 2.0; then 3.2 would rise: held at 2.0; p > stop: 0, and 0 after
+    np.testing.assert_allclose(got, [3.6, 2.0, 2.0, 0.0, 0.0], rtol=1e-12, atol=1e-12)
+    assert [s(t) for t in range(7)] == [4.0] + got + [0.0]
+    s.update(1, {"true_class_probability": 0.0})  # re-observing epoch 1 drops what followed it
+    assert s.history == pytest.approx([4.0, 3.6, 3.6])
+    s.reset()
+    assert s.history == [4.0]
+
+
+def test_probability_decay_unbiases_a_biased_observation():
+    # A LogitBiasLayer model's metric sees sigmoid(l + eps); one-logit mean field: p = sigmoid(logit(p') - eps).
+    s = S.ProbabilityDecay(2.0, stop=0.5, observed="biased_probability", monitor="tcp")
+    own = 0.2
+    biased = 1 / (1 + math.exp(-(math.log(own / (1 - own)) + 2.0)))
+    assert s.update(0, {"tcp": biased}) == pytest.approx(2.0 * (1 - own / 0.5))
+
+
+def test_probability_decay_bad_observations():
+    s = S.ProbabilityDecay(1.0)
+    with pytest.raises(ValueError, match="ProbabilityDecay reads logs\\['true_class_probability'\\]"):
+        s.update(0, {"loss": 0.3})
+    with pytest.raises(ValueError, match="probability lies in"):
+        s.update(0, {"true_class_probability": 1.5})
+    with pytest.raises(ValueError, match="finite"):
+        s.update(0, {"true_class_probability": float("nan")})
+
+
+def test_probability_decay_in_fit_follows_the_logged_probability():
+    # A loss's logit bias (the model outputs unbiased logits); SGD(0): the logits stay fixed, so the
+    # logged probability is the same every epoch and the rule can be checked against NumPy.
+    x, y = _data()
+    model = _dense_model()
+    p = float(np.mean(_biased_true_probability(_logits(model, x), y, 0.0)))
+    schedule = S.ProbabilityDecay(3.0, stop=min(1.0, 2.5 * p))  # epsilon 3 (1 - 1 / 2.5) = 1.8 from epoch 1
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=MAE(logit_bias=0.0), metrics=[S.TrueClassProbability()])
+    history = model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[S.EpsilonScheduler(schedule)])
+    assert history.history["true_class_probability"] == pytest.approx([p] * 3, abs=1e-5)
+    want = 3.0 * (1 - p / schedule.stop)
+    np.testing.assert_allclose(history.history["epsilon"], [3.0, want, want], atol=1e-5)
+    assert 0.5 < want < 2.5
+
+
+def test_probability_decay_state_survives_serialisation():
+    schedule = S.ProbabilityDecay(3.0)
+    schedule.update(0, {"true_class_probability": 0.2})
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule))
+    assert clone.history == schedule.history == pytest.approx([3.0, 1.8])
+    with pytest.raises(ValueError, match="`history` must start at `initial`"):
+        S.ProbabilityDecay.from_config({**schedule.get_config(), "history": [1.0, 0.5]})
+
+
 # -- the key test: the loss used in training follows epsilon ---------------------------
 def test_loss_logit_bias_changes_training_loss():
     x, y = _data()
@@ -297,6 +353,7 @@ def test_different_epsilons_are_logged_per_target():
         S.WEBVISION,
         S.FromClasses(100, target=0.2),
         S.AdaptiveEpsilon(4.0, target=0.3, monitor="m", observed="mae_loss", rate=0.5, max_value=5.0),
+        S.ProbabilityDecay(3.0, stop=0.4, monitor="m", observed="biased_probability"),
     ],
     ids=lambda s: type(s).__name__,
 )
@@ -355,6 +412,13 @@ def test_true_class_probability_metric():
         (lambda: S.AdaptiveEpsilon(1.0, min_value=2.0), "initial"),
         (lambda: S.AdaptiveEpsilon(1.0, max_value=-1.0), "max_value"),
         (lambda: S.AdaptiveEpsilon(1.0, monotonic=1), "monotonic"),
+        (lambda: S.ProbabilityDecay(-1.0), "initial"),
+        (lambda: S.ProbabilityDecay(1e9), "initial"),
+        (lambda: S.ProbabilityDecay(1.0, stop=0.0), "stop"),
+        (lambda: S.ProbabilityDecay(1.0, stop=1.5), "stop"),
+        (lambda: S.ProbabilityDecay(1.0, stop=float("nan")), "stop"),
+        (lambda: S.ProbabilityDecay(1.0, monitor=""), "monitor"),
+        (lambda: S.ProbabilityDecay(1.0, observed="mae_loss"), "observed"),
         (lambda: S.EpsilonScheduler(S.WEBVISION, targets=[MAE()]), "no logit bias"),
         (lambda: S.EpsilonScheduler(S.WEBVISION, targets=[]), "targets"),
         (lambda: S.EpsilonScheduler(S.WEBVISION, verbose=3), "verbose"),

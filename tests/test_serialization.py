@@ -96,6 +96,7 @@ BIASES = {
     "webvision": S.webvision,
     "from_classes": lambda: S.FromClasses(10),
     "adaptive": lambda: S.AdaptiveEpsilon(2.0),
+    "probability_decay": lambda: S.ProbabilityDecay(2.0),
 }
 
 

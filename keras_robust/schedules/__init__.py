@@ -8,6 +8,7 @@ A schedule is any callable ``epoch -> epsilon`` (epochs count from 0, as in
     Cyclic([5.2, 4.8, ...], 11)          # cycle through values
     WEBVISION                            # the paper's WebVision schedule (appendix 2)
     FromClasses(1000)                    # epsilon(K) of Eq. 4, constant
+    ProbabilityDecay(3.93)               # withdrawn as the true-class probability rises (label noise)
     AdaptiveEpsilon(5.2)                 # experimental: follows the training state
 
 `EpsilonScheduler` is the callback that applies a schedule at the start of
@@ -32,7 +33,7 @@ scheduler, a JAX step holds a loss's epsilon as the constant it traced, and
 the loss warns when it is changed after that.
 """
 
-from keras_robust.schedules.adaptive import AdaptiveEpsilon, TrueClassProbability
+from keras_robust.schedules.adaptive import AdaptiveEpsilon, ProbabilityDecay, TrueClassProbability
 from keras_robust.schedules.base import EpsilonSchedule, epsilon_value, register
 from keras_robust.schedules.callback import EpsilonScheduler, get
 from keras_robust.schedules.fixed import (
@@ -59,6 +60,7 @@ __all__ = [
     "EpsilonScheduler",
     "FromClasses",
     "Piecewise",
+    "ProbabilityDecay",
     "TrueClassProbability",
     "epsilon_value",
     "get",
