@@ -264,7 +264,11 @@ def _cmd_train(args):
         config = experiments.paper_config(args.dataset, args.arch, args.loss, **overrides)
     except (TypeError, ValueError) as e:
         raise _Usage(str(e)) from None
-    history = experiments.run(config, args.results)
+    try:
+        history = experiments.run(config, args.results, distribute=False if args.no_distribute else "auto",
+                                  force=args.force, stop_on_stall=args.stop_on_stall)
+    except experiments.RunError as e:
+        raise _Usage(str(e)) from None
     print(json.dumps({"run_id": history.get("run_id"), "results": args.results,
                       "final": (history.get("epochs") or [None])[-1]}, indent=2, default=str))
     return 0
@@ -384,6 +388,10 @@ def _parser():
     t.add_argument("--epochs", type=_int, default=None)
     t.add_argument("--set", action="append", metavar="FIELD=VALUE", help="any other RunConfig field")
     t.add_argument("--results", default="results")
+    t.add_argument("--force", action="store_true", help="retrain from scratch, discarding checkpoints and results")
+    t.add_argument("--stop-on-stall", action="store_true",
+                   help="stop a run that is not learning (at chance with a frozen loss, or exploding logits)")
+    t.add_argument("--no-distribute", action="store_true", help="never run data-parallel")
     t.set_defaults(fn=_cmd_train)
 
     pf = sub.add_parser("preflight", help="will this loss learn with this saved, freshly initialised model? "

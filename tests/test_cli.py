@@ -91,8 +91,8 @@ def test_figures_writes_into_folder(tmp_path, monkeypatch, capsys):
 def test_train_and_report_delegate(tmp_path, monkeypatch, capsys):
     seen = {}
 
-    def fake_run(config, results_dir):
-        seen["config"], seen["dir"] = config, results_dir
+    def fake_run(config, results_dir, **kwargs):
+        seen["config"], seen["dir"], seen["kwargs"] = config, results_dir, kwargs
         return {"run_id": config.run_id, "epochs": [{"epoch": 1, "test_accuracy": 0.5}]}
 
     monkeypatch.setattr(experiments, "run", fake_run)
@@ -104,7 +104,18 @@ def test_train_and_report_delegate(tmp_path, monkeypatch, capsys):
     assert isinstance(config, experiments.RunConfig) and seen["dir"] == str(tmp_path)
     assert (config.loss, config.noise_rate, config.epochs, config.limit) == ("mae*", 0.2, 3, 100)
     assert config.loss_params == {"epsilon": 1.5}
+    assert seen["kwargs"] == {"distribute": "auto", "force": False, "stop_on_stall": False}
     assert json.loads(capsys.readouterr().out)["run_id"] == config.run_id
+    assert cli.main([*argv, "--force", "--stop-on-stall", "--no-distribute"]) == 0
+    assert seen["kwargs"] == {"distribute": False, "force": True, "stop_on_stall": True}
+    capsys.readouterr()
+
+    def busy(config, results_dir, **kwargs):
+        raise experiments.RunError(f"{config.run_id} is being trained by another process")
+
+    monkeypatch.setattr(experiments, "run", busy)
+    assert cli.main(argv) == 2
+    assert "is being trained by another process" in capsys.readouterr().err
     assert cli.main(["report", "--results", str(tmp_path)]) == 0
     assert capsys.readouterr().out.strip() == f"TABLE {tmp_path}"
 
