@@ -38,7 +38,6 @@ wrongly labelled training examples predicted as their wrong label
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -163,8 +162,7 @@ def run_cell(task, data, optimizer, rate, loss_name, schedule_name, seed, lr=Non
 # -- tables and plot -----------------------------------------------------------------------------------
 
 
-def load_cells(out):
-    return [json.loads(f.read_text()) for f in sorted((Path(out) / "cells").glob("*.json"))]
+load_cells = large_k.load_cells
 
 
 def aggregate(cells):
@@ -182,8 +180,7 @@ def aggregate(cells):
 
 
 def _pct(pair):
-    m, se = pair
-    return f"{100 * m:.2f}" + (f" ± {100 * se:.2f}" if se is not None else "")
+    return large_k._pct(*pair)
 
 
 def summary(out):
