@@ -14,7 +14,7 @@ learning rate x 0.95 per epoch; symmetric noise among the other classes):
   paper's 198 epochs hold 3 such cycles of 66 (`keras_robust.schedules.Cyclic`).
 * ``adaptive``: `keras_robust.schedules.AdaptiveEpsilon` (initial epsilon(K),
   target 0.15, reading the `TrueClassProbability` of the unbiased logits).
-* ``anneal`` (ours): epsilon(K) (1 - t / E), linear to 0 at the last epoch.
+* ``anneal`` (ours): epsilon(K) (1 - t / (E - 1)) in epoch t = 0 .. E - 1, linear to 0 at the last epoch.
 * ``pdecay`` (ours, now `keras_robust.schedules.ProbabilityDecay`):
   epsilon_{t+1} = epsilon(K) max(0, 1 - p_t / 0.5), p_t the mean true-class
   probability (of the given, noisy, labels, unbiased logits) in epoch t, never
@@ -189,7 +189,7 @@ def summary(out):
         return f"no finished cells in {out}"
     agg = aggregate(cells)
     lines = [f"{len(cells)} finished cells in {out}"]
-    order = [variant for variant in variants()]
+    order = variants()
     for task, opt, rate in sorted({k[:3] for k in agg}):
         rows = {k[3:]: v for k, v in agg.items() if k[:3] == (task, opt, rate)}
         any_v = next(iter(rows.values()))
@@ -200,7 +200,8 @@ def summary(out):
         for loss, schedule in sorted(rows, key=lambda v: order.index(v) if v in order else 99):
             v = rows[(loss, schedule)]
             eps = "–" if schedule is None else f"{v['final_epsilon'][0]:.2f}"
-            lines.append(f"| {LABELS[loss]} | {'–' if schedule is None else schedule_label(schedule)} | {_pct(v['test_accuracy'])} | "
+            name = "–" if schedule is None else schedule_label(schedule)
+            lines.append(f"| {LABELS[loss]} | {name} | {_pct(v['test_accuracy'])} | "
                          f"{_pct(v['best_test_accuracy'])} | {_pct(v['clean_train_accuracy'])} | "
                          f"{_pct(v['memorised'])} | {eps} | {v['n']} |")
     return "\n".join(lines)
@@ -235,9 +236,9 @@ def plot(out, path):
                 if not runs:
                     continue
                 epochs = np.arange(1, len(runs[0]["history"]["val_accuracy"]) + 1)
-                extra = [x for x in schedules if x not in colors]
-                style = {"color": colors.get(schedule) or plt.get_cmap("Dark2")(extra.index(schedule) % 8), "label": schedule_label(schedule),
-                         "ls": "-" if schedule in colors else "-."}
+                extra = [x for x in schedules if x not in colors]  # pdecay-<stop> variants
+                color = colors[schedule] if schedule in colors else plt.get_cmap("Dark2")(extra.index(schedule) % 8)
+                style = {"color": color, "label": schedule_label(schedule), "ls": "-" if schedule in colors else "-."}
                 ax.plot(epochs, 100 * np.mean([c["history"]["val_accuracy"] for c in runs], axis=0), **style)
                 if row == 0:
                     eax.plot(epochs, np.mean([c["history"]["epsilon"] for c in runs], axis=0), **style)
