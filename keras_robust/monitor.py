@@ -7,8 +7,10 @@ loss frozen at the value of a uniform prediction. Nothing fails, so a run
 would go on for hours. The monitor checks at the end of every epoch
 
 * **chance**: training accuracy at most ``1/K + chance_margin``;
-* **uniform**: training loss within ``rtol`` of the loss of a uniform
-  prediction (all logits equal), the value a saturated or dead network sits at;
+* **uniform**: training loss, less the model's regularisation penalty
+  (``sum(model.losses)``, which Keras adds to the logged loss), within
+  ``rtol`` of the loss of a uniform prediction (all logits equal), the value a
+  saturated or dead network sits at;
 * **exploding logits**: the mean per-example spread ``max_i z_i - min_i z_i``
   of the model's logits on a fixed probe batch above ``max_logit_spread``
   (float32 softmax saturates long before; trained networks stay below ~100);
@@ -105,6 +107,14 @@ class LearningMonitor(keras.callbacks.Callback):
             z = np.asarray(self.model.predict(self.probe, verbose=0), dtype="float64")
         return float(np.mean(z.max(-1) - z.min(-1)))
 
+    def penalty(self):
+        """The model's regularisation penalty now (``sum(model.losses)``, e.g. coupled L2), 0 without one.
+
+        Keras adds it to the logged ``loss``; the uniform-prediction test compares the loss without it.
+        """
+        terms = list(getattr(self.model, "losses", None) or [])
+        return float(sum(float(np.sum(keras.ops.convert_to_numpy(t))) for t in terms)) if terms else 0.0
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         acc, value = logs.get(self.accuracy_key), logs.get("loss")
@@ -112,8 +122,9 @@ class LearningMonitor(keras.callbacks.Callback):
         logs["logit_spread"] = spread
         uniform = self._uniform_value()
         at_chance = acc is not None and float(acc) <= 1.0 / self.num_classes + self.chance_margin
+        penalty = self.penalty() if value is not None and math.isfinite(uniform) else 0.0
         frozen = (value is not None and math.isfinite(uniform)
-                  and abs(float(value) - uniform) <= self.rtol * max(1.0, abs(uniform)))
+                  and abs(float(value) - penalty - uniform) <= self.rtol * max(1.0, abs(uniform)))
         exploding = math.isfinite(spread) and spread > self.max_logit_spread
         self._streak = self._streak + 1 if at_chance and (frozen or exploding) else 0
         logs["not_learning"] = float(self._streak >= self.patience)
@@ -121,7 +132,8 @@ class LearningMonitor(keras.callbacks.Callback):
             return
         signs = []
         if frozen:
-            signs.append(f"loss {float(value):.4g} = its value at a uniform prediction ({uniform:.4g})")
+            less = f" less the regularisation penalty {penalty:.4g}" if penalty else ""
+            signs.append(f"loss {float(value):.4g}{less} = its value at a uniform prediction ({uniform:.4g})")
         if exploding:
             signs.append(f"logits exploded (mean per-example spread {spread:.3g})")
         message = (
@@ -131,7 +143,8 @@ class LearningMonitor(keras.callbacks.Callback):
             "or the loss weights (e.g. beta), or clip the gradient norm (clipnorm)."
         )
         self.findings.append({"epoch": epoch + 1, "accuracy": float(acc), "loss": None if value is None else float(value),
-                              "uniform_loss": uniform, "logit_spread": spread, "message": message})
+                              "penalty": penalty, "uniform_loss": uniform, "logit_spread": spread,
+                              "message": message})
         warnings.warn(message, NotLearningWarning, stacklevel=2)
         if self.stop:
             self.model.stop_training = True

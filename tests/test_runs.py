@@ -3,10 +3,12 @@ checkpoint as one atomic commit, one process per run, damaged checkpoints named,
 grids that go on, and the not-learning monitor (issues 10 and 11)."""
 
 import json
+import math
 import os
 import warnings
 
 import keras
+
 import numpy as np
 import pytest
 
@@ -166,6 +168,24 @@ def test_monitor_is_quiet_when_learning_or_merely_slow(logs):
         warnings.simplefilter("error", NotLearningWarning)
         cb.on_epoch_end(0, logs)
     assert logs["not_learning"] == 0.0 and cb.findings == []
+
+
+def test_monitor_subtracts_the_regularisation_penalty():
+    # Zero inputs: logits = bias = 0, a uniform prediction; the L2 penalty on the (non-zero) kernel is
+    # part of the logged loss. Frozen (lr 0) at chance: the monitor must see through the penalty.
+    k = 10
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(k, kernel_regularizer=keras.regularizers.L2(0.5))])
+    model.layers[0].set_weights([np.full((4, k), 0.3, "float32"), np.zeros(k, "float32")])
+    model.compile(loss=L.CrossEntropy(), optimizer=keras.optimizers.SGD(0.0), metrics=["accuracy"])
+    x, y = np.zeros((40, 4), "float32"), np.arange(40) % k
+    cb = LearningMonitor(k, probe=x[:8])
+    with pytest.warns(NotLearningWarning, match=r"less the regularisation penalty 1\.8 = its value at a uniform prediction \(2\.303\)"):
+        history = model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[cb])
+    penalty = 0.5 * 40 * 0.3**2
+    assert cb.penalty() == pytest.approx(penalty, rel=1e-5)
+    assert history.history["loss"][0] == pytest.approx(math.log(k) + penalty, rel=1e-4)  # what Keras logs
+    assert cb.findings[0]["loss"] == pytest.approx(history.history["loss"][0], rel=1e-6)
+    assert cb.findings[0]["penalty"] == pytest.approx(penalty, rel=1e-5)
 
 
 def test_monitor_bad_arguments():
