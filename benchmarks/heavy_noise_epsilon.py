@@ -252,11 +252,7 @@ def plot(out, path):
         axes[2][col].grid(alpha=0.3)
         axes[2][col].legend(fontsize=7)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return large_k.save_figure(fig, path)
 
 
 def main(argv=None):

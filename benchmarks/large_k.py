@@ -720,6 +720,17 @@ def table3(agg, task="teacher1000"):
     return "\n".join(lines)
 
 
+def save_figure(fig, path, dpi=110):
+    """Write ``fig`` to ``path`` as PNG (its folders made), close it; return the path."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def plot(out, path):
     """Clean training and test accuracy against K, per loss; columns SGD / Adam, rows noise 0 / 40 %."""
     import matplotlib
@@ -758,11 +769,7 @@ def plot(out, path):
             handles.setdefault(lab, h)
     fig.legend(list(handles.values()), list(handles), loc="upper center", ncol=4, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -365,11 +365,9 @@ def plot(agg, trials, path):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    import large_k
+
+    return large_k.save_figure(fig, path)
 
 
 def write_results(args, searches, meta):
