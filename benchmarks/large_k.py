@@ -763,7 +763,7 @@ def plot(out, path):
                 ax.grid(alpha=0.3)
     for ax in axes[-1]:
         ax.set_xlabel("K (fmnist 10, teacher 100, omniglot 242, teacher 1000, teacher 10000)")
-    handles, labels = {}, {}
+    handles = {}
     for ax in axes.ravel():
         for h, lab in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(lab, h)

@@ -128,8 +128,6 @@ def make_space(args):
 
 
 def make_build_model(args, space):
-    import keras
-
     import large_k
 
     task = large_k.get_task(f"teacher{args.k}", n_train=args.n_train, epochs=args.epochs)
