@@ -13,7 +13,7 @@ import argparse
 import math
 from pathlib import Path
 
-from recipes.compare import _mean_se
+from recipes.compare import NAMES, _mean_se
 
 # label set -> the symmetric rate it is compared with (its measured fraction of wrong labels, rounded)
 LABEL_SETS = {"aggre": 0.09, "random1": 0.17, "worse": 0.4}
@@ -46,7 +46,7 @@ def cells(results_dirs, epochs=50):
                                         backend=c.backend, **setting)
             if reference.to_dict() != c.to_dict() or label_set not in LABEL_SETS:
                 continue  # an ablation, not the paper's setup
-            out.setdefault((c.label, label_set, kind), []).append(100.0 * h["epochs"][-1]["test_accuracy"])
+            out.setdefault((NAMES.get(c.loss, c.label), label_set, kind), []).append(100.0 * h["epochs"][-1]["test_accuracy"])
     return out
 
 

@@ -105,10 +105,10 @@ def test_loss_table_sets_real_noise_beside_synthetic_noise(tmp_path):
     table = cifar10n_table.main(["--results", str(real), str(sym), "--out", str(out), "--epochs", "2",
                                   "--no-noise-summary"])
     assert table == {("CE", "worse", "human"): pytest.approx([50.0, 54.0]),
-                     ("MAE* (ε=0.5)", "worse", "human"): pytest.approx([60.0]),
+                     ("MAE* (ε 0.5)", "worse", "human"): pytest.approx([60.0]),
                      ("CE", "worse", "human_matrix"): pytest.approx([45.0]),
                      ("CE", "worse", "symmetric"): pytest.approx([40.0])}
     text = out.read_text()
     assert "| CE |" in text and "52.00 ± 2.00 (2)" in text and "40.00 (1)" in text and "45.00 (1)" in text
-    assert "worse: MAE* (ε=0.5) (60.00 %)" in text
+    assert "worse: MAE* (ε 0.5) (60.00 %)" in text
     assert out.with_suffix(".png").stat().st_size > 10_000
