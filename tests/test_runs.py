@@ -134,6 +134,22 @@ def test_a_missing_checkpoint_is_not_a_silent_restart(tmp_path):
         ex.run(c, tmp_path, verbose=0)
 
 
+def test_a_history_without_its_checkpoint_folder_restarts_and_says_so(tmp_path, capsys):
+    """A fresh clone has an interrupted run's history.json but no checkpoint (not committed): the run
+    trains again from epoch 0, warns, and records why, instead of being skipped as damaged forever."""
+    import shutil
+
+    c = _small("ce", epochs=2, limit=64, test_limit=20)
+    folder = _interrupted(tmp_path, c)
+    shutil.rmtree(folder.parent)
+    assert (folder.parent.parent / "history.json").is_file()
+    h = ex.run(c, tmp_path, verbose=1)
+    assert h["finished"] and [e["epoch"] for e in h["epochs"]] == [1, 2]
+    assert any("restarted from epoch 0" in w and "checkpoint" in w for w in h["warnings"])
+    assert "WARNING restarted from epoch 0" in capsys.readouterr().out
+    assert ex.run(c, tmp_path, verbose=0)["warnings"] == h["warnings"]  # finished: not restarted again
+
+
 # -- the not-learning monitor ----------------------------------------------------------------------
 def _probe_model(k, scale):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(k)])

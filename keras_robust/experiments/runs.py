@@ -151,6 +151,10 @@ def run(config, results_dir="results", callbacks=None, verbose=1, distribute="au
         test_accuracy, false_label_accuracy, noisy_label_accuracy, epsilon,
         lr, logit_spread, seconds}, ...], "finished", "warnings", ...}``.
 
+    An unfinished history whose checkpoint folder is absent altogether (a
+    fresh clone: checkpoints are not committed) trains again from epoch 0,
+    with a warning in the history.
+
     Raises:
         RunError: the run's checkpoint is damaged (the message names the file;
             ``force=True`` restarts it) or another process is training it.
@@ -187,8 +191,14 @@ def _train(config, out, callbacks, verbose, distribute, force, stop_on_stall):
     hist_path, ckpt = out / "history.json", out / "checkpoint"
     if force and ckpt.is_dir():
         shutil.rmtree(ckpt)
+    restarted = None
     if not force and hist_path.is_file() and not (ckpt / "LATEST").is_file():
-        raise ckpt_lib.damaged(config, ckpt / "LATEST", "missing, but history.json shows the run started")
+        if ckpt.exists():
+            raise ckpt_lib.damaged(config, ckpt / "LATEST", "missing, but history.json shows the run started")
+        # No checkpoint folder at all: a copy without the run's checkpoint (a fresh clone: checkpoints
+        # are not committed). The recorded epochs cannot be resumed; train again and say so.
+        restarted = ("restarted from epoch 0: history.json recorded a started run but its checkpoint "
+                     "folder is absent (checkpoints are not committed, e.g. a fresh clone)")
     raw, y, noisy, mask, raw_test, yt, k = data.load_data(config)
     x, xt = data.normalise(raw, config), data.normalise(raw_test, config)
     kind, n_dev, scope = data.strategy(distribute)
@@ -198,6 +208,10 @@ def _train(config, out, callbacks, verbose, distribute, force, stop_on_stall):
                "num_train": int(len(y)), "num_test": int(len(yt)), "num_noisy": int(mask.sum()),
                "distribution": kind, "devices": n_dev, "epochs": [], "warnings": [], "finished": False}
     start = 0
+    if restarted:
+        history["warnings"].append(restarted)
+        if verbose:
+            print(f"[{config.run_id}] WARNING {restarted}", flush=True)
     if (ckpt / "LATEST").is_file() and not force:
         start, old = ckpt_lib.load_checkpoint(ckpt, model, config)
         history.update(epochs=old["epochs"][:start], warnings=old.get("warnings", []),
