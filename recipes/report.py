@@ -2,6 +2,9 @@
 final test accuracy, one table per data set x network (markdown + CSV), learning curves::
 
     python -m recipes.report --results results/fmnist --out docs/results
+
+The paper-configuration runs next to the paper's own tables, with agreement flags, are
+``python -m recipes.compare`` (``docs/results/mlp1024.md``).
 """
 
 import argparse
