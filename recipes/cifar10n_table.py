@@ -46,7 +46,8 @@ def cells(results_dirs, epochs=50):
                                         backend=c.backend, **setting)
             if reference.to_dict() != c.to_dict() or label_set not in LABEL_SETS:
                 continue  # an ablation, not the paper's setup
-            out.setdefault((NAMES.get(c.loss, c.label), label_set, kind), []).append(100.0 * h["epochs"][-1]["test_accuracy"])
+            key = (NAMES.get(c.loss, c.label), label_set, kind)
+            out.setdefault(key, []).append(100.0 * h["epochs"][-1]["test_accuracy"])
     return out
 
 
