@@ -20,7 +20,9 @@ grid() {  # dataset seeds rates
 grid fashion_mnist 0 0.4,0
 grid fashion_mnist 1,2 0.4,0
 grid fashion_mnist 0,1,2 0.1,0.2,0.6
-grid cifar10 0,1,2 0.4,0
+# seed 0 of every CIFAR-10 cell first (a grid line runs in run-id order, biTemp's six runs first)
+grid cifar10 0 0.4,0
+grid cifar10 1,2 0.4,0
 # Appendix Table 2's learning-rate profile of the active-passive losses (clean data, 1 seed),
 # before CIFAR-10's other rates (72 runs, "if time allows" in issue 10):
 # python -m recipes.compare --results results/mlp1024 --lr-results results/mlp1024-lr ...
