@@ -6,6 +6,7 @@
 # same rates, and worse's transition matrix applied synthetically. Resumable and shard-safe.
 # Symmetric runs share results/mlp1024 with the fidelity grid (same configuration, same run id).
 # afterwards: python -m recipes.cifar10n_table --out docs/results/cifar10n-losses.md
+# STATUS=1 recipes/cifar10n_grid.sh trains nothing: it prints where every line's runs stand.
 set -u
 cd "$(dirname "$0")/.."
 SHARD="${SHARD:-1/1}"
@@ -15,7 +16,7 @@ LOSSES="${LOSSES:-ce,mae,mae*,gce,nce+mae,bitempered,sce,nfl+mae,nce+agce}"
 run() {  # results-dir seeds extra-arguments...
   local results="$1" seeds="$2"; shift 2
   KERAS_BACKEND=jax "$PY" -m recipes.grid --dataset cifar10 --arch mlp1024 --losses "$LOSSES" \
-    --seeds "$seeds" --shard "$SHARD" --results "$results" --no-distribute "$@"
+    --seeds "$seeds" --shard "$SHARD" --results "$results" --no-distribute ${STATUS:+--status} "$@"
 }
 # Two seeds of every cell first, `worse` (40 % wrong) before the others: its symmetric twin (40 %)
 # is also a cell of the fidelity grid's CIFAR-10 table, and its matrix twin is the sharpest test

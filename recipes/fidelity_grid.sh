@@ -4,6 +4,7 @@
 #   SHARD=2/2 nohup recipes/fidelity_grid.sh > results/grid-2.log 2>&1 &
 # Resumable and shard-safe (finished runs are skipped, a run is locked while it trains);
 # afterwards: python -m recipes.compare --results results/mlp1024 --out docs/results/mlp1024.md
+# STATUS=1 recipes/fidelity_grid.sh trains nothing: it prints where every line's runs stand.
 set -u
 cd "$(dirname "$0")/.."
 SHARD="${SHARD:-1/1}"
@@ -15,7 +16,7 @@ export KERAS_ROBUST_DATA="${KERAS_ROBUST_DATA:-$(cd .. && pwd)/shared/data}"
 LOSSES=ce,mae,mae*,gce,nfl+mae,nce+mae,bitempered,sce
 grid() {  # dataset seeds rates
   KERAS_BACKEND=jax "$PY" -m recipes.grid --dataset "$1" --arch mlp1024 --losses "$LOSSES" \
-    --seeds "$2" --rates "$3" --shard "$SHARD" --results results/mlp1024 --no-distribute
+    --seeds "$2" --rates "$3" --shard "$SHARD" --results results/mlp1024 --no-distribute ${STATUS:+--status}
 }
 grid fashion_mnist 0 0.4,0
 grid fashion_mnist 1,2 0.4,0
@@ -29,7 +30,7 @@ grid cifar10 1,2 0.4,0
 for ds in fashion_mnist cifar10; do  # Fashion-MNIST's profile first: it costs half as much
   for lr in 0.0005 0.0008 0.001 0.003 0.005 0.008 0.01 0.03 0.05; do
     KERAS_BACKEND=jax "$PY" -m recipes.grid --dataset "$ds" --arch mlp1024 --losses nce+mae,nfl+mae \
-      --seeds 0 --rates 0 --lr "$lr" --shard "$SHARD" --results results/mlp1024-lr --no-distribute
+      --seeds 0 --rates 0 --lr "$lr" --shard "$SHARD" --results results/mlp1024-lr --no-distribute ${STATUS:+--status}
   done
 done
 grid cifar10 0,1,2 0.1,0.2,0.6

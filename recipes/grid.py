@@ -5,6 +5,9 @@
 
 Machines given the same grid and different shards (1/n ... n/n) share the work
 and one results directory; `python -m recipes.report --results ...` merges them.
+The same command with ``--status`` trains nothing: it lists the shard's runs
+(finished, started at epoch e, to do) and the time left at the epoch times
+recorded so far.
 """
 
 from recipes import check_backend, common_parser, configs
@@ -13,11 +16,17 @@ from recipes import check_backend, common_parser, configs
 def main(argv=None):
     p = common_parser(__doc__.splitlines()[0], grid=True)
     p.add_argument("--report", action="store_true", help="print the report after the shard is done")
+    p.add_argument("--status", action="store_true",
+                   help="print where this shard's runs stand and the time left, train nothing")
     args = p.parse_args(argv)
     check_backend(args)
     from keras_robust import experiments as ex
 
     grid = configs(args, args.losses, args.rates, args.seeds)
+    if args.status:
+        rows = ex.status(grid, args.results, shard=args.shard)
+        print(ex.format_status(rows, shard=args.shard))
+        return rows
     hs = ex.grid(grid, args.results, shard=args.shard, verbose=0 if args.quiet else 1, force=args.force,
                  stop_on_stall=args.stop_on_stall, distribute=False if args.no_distribute else "auto")
     if args.report:

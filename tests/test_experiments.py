@@ -195,6 +195,57 @@ def test_bad_shard(bad):
         ex.parse_shard(bad)
 
 
+def test_status_reads_the_histories_and_prices_the_epochs_left(tmp_path, capsys):
+    res = tmp_path / "results"
+
+    def write(config, done, seconds, finished=False):
+        d = ex.run_dir(config, res)
+        d.mkdir(parents=True)
+        rows = [{"epoch": e + 1, "seconds": seconds} for e in range(done)]
+        (d / "history.json").write_text(json.dumps({"config": config.to_dict(), "epochs": rows,
+                                                    "finished": finished}))
+        return d
+
+    ce = [_small("ce", seed=s, epochs=10) for s in range(3)]
+    mae = _small("mae", seed=0, epochs=10)
+    other = ex.paper_config("cifar10", "mlp1024", "ce", epochs=10)
+    write(ce[0], 10, 3.0, finished=True)  # CE epochs: 3 s (10 of them) and 6 s (5): mean 4 s
+    write(ce[1], 5, 6.0)
+    write(mae, 2, 8.0)
+    (write(_small("gce", seed=9, epochs=10), 0, 0.0) / "history.json").write_text("{not json")
+    rows = ex.status(ce + [mae, other], res)
+    by_id = {r["run_id"]: r for r in rows}
+    assert [r["run_id"] for r in rows] == sorted(by_id)  # the order `grid` runs them in
+    first, second, third = (by_id[c.replace(backend=keras.backend.backend()).run_id] for c in ce)
+    assert (first["state"], first["epochs_done"], first["seconds_left"]) == ("finished", 10, 0.0)
+    assert (second["state"], second["epochs_done"]) == ("started", 5)
+    assert second["seconds_left"] == pytest.approx(5 * 4.0)  # its loss's mean epoch time
+    assert (third["state"], third["seconds_left"]) == ("to do", pytest.approx(10 * 4.0))
+    m = by_id[mae.replace(backend=keras.backend.backend()).run_id]
+    assert (m["state"], m["seconds_left"]) == ("started", pytest.approx(8 * 8.0))
+    o = by_id[other.replace(backend=keras.backend.backend()).run_id]
+    assert (o["state"], o["seconds_left"]) == ("to do", None)  # nothing of CIFAR-10 timed yet
+    # the data set and network's mean where the loss has no recorded epoch: (30 + 30 + 16) / 17
+    gce = ex.status([_small("gce", seed=1, epochs=10)], res)[0]
+    assert gce["seconds_left"] == pytest.approx(10 * (30 + 30 + 16) / 17)
+    assert [r["state"] for r in ex.status([_small("gce", seed=9, epochs=10)], res)] == ["unreadable"]
+    # one shard of it, and the CLI front-end, which trains nothing
+    assert [r["run_id"] for r in ex.status(ce + [mae, other], res, shard="2/2")] == sorted(by_id)[1::2]
+    text = ex.format_status(rows)
+    assert text.splitlines()[-1] == ("shard 1/1: 5 runs: 1 finished, 2 started, 2 to do; left: 2 min "
+                                     "at the epoch times recorded so far + 1 runs of a kind with no "
+                                     "recorded epoch yet")
+    assert ex.format_status([first]).endswith("1 runs: 1 finished; left: nothing")
+    from recipes import grid as grid_recipe
+
+    out = grid_recipe.main(["--dataset", "fashion_mnist", "--losses", "ce", "--rates", "0.4", "--seeds",
+                            "0,1,2", "--epochs", "10", "--limit", "320", "--test-limit", "200",
+                            "--results", str(res), "--status"])
+    assert [r["state"] for r in out] == ["finished", "started", "to do"]
+    assert "3 runs: 1 finished, 1 started, 1 to do" in capsys.readouterr().out
+    assert not any(p.name == "checkpoint" for p in res.rglob("*"))
+
+
 # -- the report ------------------------------------------------------------------------------
 def _history(path, loss, rate, seed, accs, fla=None, finished=True, epochs=None, **cfg):
     c = ex.RunConfig(dataset="fashion_mnist", arch="mlp1024", loss=loss, noise="symmetric" if rate else "none",

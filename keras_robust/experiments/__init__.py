@@ -5,7 +5,7 @@
 * `runs`: `run`, one Keras ``fit`` with callbacks, resumable in
   ``results_dir/<run id>/`` (history, atomic per-epoch checkpoint, lock);
 * `grid`: deterministic shards of a list of runs (several machines or
-  processes share one results directory);
+  processes share one results directory) and `status`, their progress;
 * `report`: mean ± standard error over seeds in the paper's table format,
   markdown, CSV and learning-curve plots (`keras_robust.plots`).
 
@@ -31,7 +31,7 @@ from keras_robust.experiments.config import (
     paper_config,
     run_dir,
 )
-from keras_robust.experiments.grid import grid, parse_shard, shard
+from keras_robust.experiments.grid import format_status, grid, parse_shard, shard, status
 from keras_robust.experiments.report import aggregate, load_histories, plot_curves, report, tables
 from keras_robust.experiments.runs import run
 
@@ -45,6 +45,7 @@ __all__ = [
     "RunError",
     "aggregate",
     "cifar_n_config",
+    "format_status",
     "grid",
     "load_histories",
     "paper_config",
@@ -54,5 +55,6 @@ __all__ = [
     "run",
     "run_dir",
     "shard",
+    "status",
     "tables",
 ]

@@ -1,11 +1,15 @@
-"""Grids of runs: deterministic shards over machines or processes, skipping failed runs."""
+"""Grids of runs: deterministic shards over machines or processes, skipping failed runs,
+and their progress read from the runs' histories."""
 
 import re
 import sys
+from pathlib import Path
 
 import keras
+import numpy as np
 
-from keras_robust.experiments.config import RunConfig
+from keras_robust.experiments._io import read_json
+from keras_robust.experiments.config import RunConfig, run_dir
 from keras_robust.experiments.checkpoint import RunError
 from keras_robust.experiments.runs import run
 
@@ -72,3 +76,71 @@ def grid(configs, results_dir="results", shard="1/1", verbose=1, **run_kwargs):
         for f in failed:
             print(f"  {f['run_id']}: {f['error']}", file=sys.stderr)
     return out
+
+
+def status(configs, results_dir="results", shard="1/1"):
+    """Where this shard's runs stand, from their ``history.json`` alone (nothing is trained or locked).
+
+    Returns one dict per run, in the order `grid` runs them: ``run_id``,
+    ``state`` (``"finished"``, ``"started"``, ``"to do"`` or ``"unreadable"``),
+    ``epochs_done``, ``epochs`` and ``seconds_left``: the epochs left times the
+    mean epoch time of the histories in ``results_dir`` with the same data set,
+    network and loss (else data set and network), ``None`` where none has been
+    recorded yet.
+    """
+    times = _epoch_times(results_dir)
+    rows = []
+    for c in _select_shard(configs, shard):
+        row = {"run_id": c.run_id, "state": "to do", "epochs_done": 0, "epochs": c.epochs}
+        path = run_dir(c, results_dir) / "history.json"
+        if path.is_file():
+            try:
+                h = read_json(path)
+                row["epochs_done"] = len(h["epochs"])
+                row["state"] = "finished" if h.get("finished") else "started"
+            except (OSError, ValueError, KeyError, TypeError):
+                row["state"] = "unreadable"
+        left = 0 if row["state"] == "finished" else c.epochs - row["epochs_done"]
+        measured = times.get((c.dataset, c.arch, c.loss)) or times.get((c.dataset, c.arch))
+        row["seconds_left"] = 0.0 if left == 0 else left * float(np.mean(measured)) if measured else None
+        rows.append(row)
+    return rows
+
+
+def _epoch_times(results_dir):
+    """The recorded epoch times (s) of every history in ``results_dir``, by (data set, network[, loss])."""
+    times = {}
+    for path in Path(results_dir).glob("*/history.json"):
+        try:
+            h = read_json(path)
+            c = h["config"]
+            seconds = [e["seconds"] for e in h["epochs"] if e.get("seconds")]
+            keys = ((c["dataset"], c["arch"], c["loss"]), (c["dataset"], c["arch"]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+        for key in keys:
+            times.setdefault(key, []).extend(seconds)
+    return times
+
+
+def format_status(rows, shard="1/1"):
+    """`status`'s rows as a table with one summary line (the time left assumes one process)."""
+    i, n = parse_shard(shard)
+    counts = {s: sum(r["state"] == s for r in rows) for s in ("finished", "started", "to do", "unreadable")}
+    lines = [f"{r['run_id']:<52} {r['state']:<10} {r['epochs_done']:>4}/{r['epochs']:<4} "
+             f"{'' if r['state'] == 'finished' else _hours(r['seconds_left'])}" for r in rows]
+    known = [r["seconds_left"] for r in rows if r["seconds_left"] is not None]
+    unknown = len(rows) - len(known)
+    left = f"{_hours(sum(known))} at the epoch times recorded so far" if any(known) else ""
+    if unknown:
+        left += (" + " if left else "") + f"{unknown} runs of a kind with no recorded epoch yet"
+    left = left or ("nothing" if counts["finished"] == len(rows) else "0 min")
+    summary = (f"shard {i}/{n}: {len(rows)} runs: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+               + f"; left: {left}")
+    return "\n".join(lines + [summary])
+
+
+def _hours(seconds):
+    if seconds is None:
+        return "?"
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
