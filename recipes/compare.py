@@ -33,10 +33,10 @@ EXPLANATIONS = {
                                     "at 60 % then ends 8 points too high (identification.md §3)",
 }
 # On 2026-12-02 every CIFAR-10 cell at 40 % (seed 0) lay 1.3-2.9 points below the paper, whatever the loss,
-# while clean biTemp agreed (55.64 vs 56.02): so not chiefly the data (the offline copy is JPEG, quality ~75,
+# while clean CE and biTemp agreed (55.66 vs 55.70, 55.64 vs 56.02): so not chiefly the data (the offline copy is JPEG, quality ~75,
 # 4:2:0). The paper's noise may leave fewer labels wrong (any-class: 36 % at rate 0.4): study noise-cifar10.
 EXPLANATIONS.update({("cifar10", loss, 0.4): "open: the CIFAR-10 40 % cells all lie below the paper, whatever the "
-                     "loss, while clean biTemp agrees; candidate: the noise definition (any-class noise leaves "
+                     "loss, while the clean cells agree; candidate: the noise definition (any-class noise leaves "
                      "36 % wrong; `recipes.identify --study noise-cifar10`)"
                      for loss in ("ce", "bitempered", "gce", "mae", "mae*", "nce+mae", "nfl+mae")})
 # symCE runs with Wang et al.'s published weights; the paper's own setting is not identified.
