@@ -3,13 +3,13 @@ and their progress read from the runs' histories."""
 
 import re
 import sys
-from pathlib import Path
 
 import keras
 import numpy as np
 
 from keras_robust.experiments._io import read_json
 from keras_robust.experiments.config import RunConfig, run_dir
+from keras_robust.experiments.report import load_histories
 from keras_robust.experiments.checkpoint import RunError
 from keras_robust.experiments.runs import run
 
@@ -110,13 +110,12 @@ def status(configs, results_dir="results", shard="1/1"):
 def _epoch_times(results_dir):
     """The recorded epoch times (s) of every history in ``results_dir``, by (data set, network[, loss])."""
     times = {}
-    for path in Path(results_dir).glob("*/history.json"):
+    for h in load_histories(results_dir):
         try:
-            h = read_json(path)
             c = h["config"]
             seconds = [e["seconds"] for e in h["epochs"] if e.get("seconds")]
             keys = ((c["dataset"], c["arch"], c["loss"]), (c["dataset"], c["arch"]))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (KeyError, TypeError, AttributeError):
             continue
         for key in keys:
             times.setdefault(key, []).extend(seconds)
