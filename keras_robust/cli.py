@@ -390,7 +390,7 @@ def _parser():
     t.add_argument("--results", default="results")
     t.add_argument("--force", action="store_true", help="retrain from scratch, discarding checkpoints and results")
     t.add_argument("--stop-on-stall", action="store_true",
-                   help="stop a run that is not learning (at chance with a frozen loss, or exploding logits)")
+                   help="stop a run that is not learning (at chance with a frozen loss) or whose logits exploded")
     t.add_argument("--no-distribute", action="store_true", help="never run data-parallel")
     t.set_defaults(fn=_cmd_train)
 

@@ -85,7 +85,7 @@ def common_parser(description, dataset="fashion_mnist", arch="mlp1024", grid=Fal
                    help="clip the global gradient norm (the reference code of the active-passive losses uses 5)")
     p.add_argument("--force", action="store_true", help="retrain from scratch, discarding checkpoints and results")
     p.add_argument("--stop-on-stall", action="store_true",
-                   help="stop a run that is not learning (at chance with a frozen loss or exploding logits)")
+                   help="stop a run that is not learning (at chance with a frozen loss) or whose logits exploded")
     p.add_argument("--epochs", type=int, default=None, help="default: the paper's")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None, help="initial learning rate (default: the paper's)")

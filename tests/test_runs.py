@@ -176,6 +176,27 @@ def test_monitor_warns_once_records_and_stops():
         cb.on_epoch_end(3, dict(logs))  # still stuck: no second warning
 
 
+def test_monitor_warns_when_logits_explode_above_chance():
+    # NCE+AGCE on CIFAR-10 (lr 0.001, 40 % noise) sat at 13-14 % training accuracy, above chance + margin, with
+    # logit spreads of 1,000-6,000 and a loss away from its uniform value: a failed run the at-chance test missed.
+    k = 10
+    cb = LearningMonitor(k, probe=np.ones((8, 4), "float32"), loss=L.NCEAGCE(), stop=True)
+    cb.set_model(_probe_model(k, 1e4))
+    logs = {"accuracy": 0.137, "loss": 8.9}
+    with pytest.warns(NotLearningWarning, match=r"failing after epoch 5: training accuracy 13\.7 %, "
+                                                r"logits exploded \(mean per-example spread .*clipnorm"):
+        cb.on_epoch_end(4, logs)
+    assert "uniform prediction" not in cb.findings[0]["message"] and "chance" not in cb.findings[0]["message"]
+    assert logs["not_learning"] == 1.0 and cb.model.stop_training
+    assert cb.findings[0]["kind"] == "failing" and cb.findings[0]["logit_spread"] > 1000
+    quiet = LearningMonitor(k, probe=np.ones((8, 4), "float32"), loss=L.NCEAGCE())
+    quiet.set_model(_probe_model(k, 1.0))  # same accuracy and loss, ordinary logits: a slow run, not a failed one
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NotLearningWarning)
+        quiet.on_epoch_end(4, dict(logs))
+    assert quiet.findings == []
+
+
 @pytest.mark.parametrize("logs", [{"accuracy": 0.8, "loss": 36.1}, {"accuracy": 0.1, "loss": 12.0}])
 def test_monitor_is_quiet_when_learning_or_merely_slow(logs):
     cb = LearningMonitor(10, probe=np.ones((8, 4), "float32"), loss=L.NCEMAE(beta=20.0))

@@ -104,11 +104,11 @@ class EpochCommit(keras.callbacks.Callback):
                "seconds": round(time.perf_counter() - self.t0, 3)}
         h = self.history
         h["epochs"].append(row)
-        new = [f["message"] for f in self.watch.findings if f["epoch"] == epoch + 1]
-        h["warnings"] += new
+        found = [f for f in self.watch.findings if f["epoch"] == epoch + 1]
+        h["warnings"] += [f["message"] for f in found]
         stop = None
-        if new and self.watch.stop:
-            stop = f"not learning after epoch {epoch + 1}"
+        if found and self.watch.stop:
+            stop = f"{found[0]['kind']} after epoch {epoch + 1}"
         elif row["loss"] is None:
             stop = f"the training loss became NaN or inf in epoch {epoch + 1}"
         if stop:
@@ -123,8 +123,8 @@ class EpochCommit(keras.callbacks.Callback):
                   + (f"  false-label {fla:.4f}" if fla is not None else "")
                   + (f"  ε {eps:.3g}" if eps is not None else "")
                   + f"  lr {row['lr']:.3g}  {row['seconds']:.1f} s", flush=True)
-            for message in new:
-                print(f"[{self.config.run_id}] WARNING {message}", flush=True)
+            for f in found:
+                print(f"[{self.config.run_id}] WARNING {f['message']}", flush=True)
 
     def _epsilon(self):
         return getattr(self.model.loss, "epsilon", None)
@@ -144,7 +144,8 @@ def run(config, results_dir="results", callbacks=None, verbose=1, distribute="au
             (possibly damaged) checkpoint exists.
         stop_on_stall: stop when `keras_robust.monitor.LearningMonitor` finds
             the run not learning (at chance with a frozen loss or exploding
-            logits); it always warns and records the finding in the history.
+            logits) or failing (exploding logits above chance); it always
+            warns and records the finding in the history.
 
     Returns:
         ``{"config", "run_id", "epochs": [{epoch, loss, accuracy, test_loss,
