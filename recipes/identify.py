@@ -80,7 +80,7 @@ STUDIES = {
     "nce+agce-cifar10": [
         (f"cifar10 nce+agce lr {lr:g}{' clip 5' if clip else ''}", "nce+agce", {}, lr, 0.4, 5,
          {"dataset": "cifar10", "noise_exclude_true": True, **({"clipnorm": 5.0} if clip else {})}, None)
-        for lr, clip in ((0.0005, False), (0.0003, False), (0.0001, False), (0.001, True))
+        for lr, clip in ((0.0005, False), (0.0003, False), (0.0001, False), (0.001, True), (0.0008, False))
     ],
     # The epoch count and the noise definition: CE and biTemp at 40 % noise memorise the noise
     # and keep falling, so their curves pin the paper's (unstated) number of epochs.
