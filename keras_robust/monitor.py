@@ -131,8 +131,8 @@ class LearningMonitor(keras.callbacks.Callback):
         frozen = (value is not None and math.isfinite(uniform)
                   and abs(float(value) - penalty - uniform) <= self.rtol * max(1.0, abs(uniform)))
         exploding = math.isfinite(spread) and spread > self.max_logit_spread
-        stuck = at_chance and (frozen or exploding)
-        self._streak = self._streak + 1 if stuck or exploding else 0
+        stuck = at_chance and (frozen or exploding)  # "not learning"; exploding alone is "failing"
+        self._streak = self._streak + 1 if exploding or stuck else 0
         logs["not_learning"] = float(self._streak >= self.patience)
         if self._streak != self.patience:
             return
