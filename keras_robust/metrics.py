@@ -6,6 +6,9 @@ testing", i.e. the model's predictions on the corrupted training examples,
 scored against their *true* labels. A noise-robust loss keeps it high; a loss
 that memorises the noise drives it down. Use the ``mask`` returned by
 `keras_robust.noise` (labels that actually changed) to select the examples.
+
+`class_accuracy` gives the accuracy of each class, which shows the classes a
+bounded loss never learned (0 while the others learn).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import numpy as np
 
 from keras_robust._typing import ArrayLike
 
-__all__ = ["FalseLabelAccuracy", "false_label_accuracy"]
+__all__ = ["FalseLabelAccuracy", "class_accuracy", "false_label_accuracy"]
 
 
 # ----------------------------------------------------------------------------
@@ -172,6 +175,42 @@ def false_label_accuracy(model_or_predictions: keras.Model | ArrayLike, x: Array
         )
     pred_ids = _predicted_ids(model_or_predictions, n)
     return _accuracy(pred_ids[idx], true_ids[idx])
+
+
+def class_accuracy(predictions: ArrayLike, labels: ArrayLike, num_classes: int | None = None) -> np.ndarray:
+    """Accuracy of each class: ``acc_c = #{i : y_i = c, argmax_k z_ik = c} / #{i : y_i = c}``.
+
+    A class at 0 while the others learn is one whose true-class logit the
+    loss never lifted: a bounded loss (MAE) has almost no gradient where the
+    true-class probability starts small (paper Sec. 3), so a class that loses
+    the first epochs can stay dead for the whole run.
+
+    Args:
+        predictions: scores, logits or probabilities ``(N, K)``, or class ids ``(N,)``.
+        labels: the true labels: class ids ``(N,)``/``(N, 1)`` or one-hot ``(N, K)``.
+        num_classes: ``K``; default: the width of ``predictions`` (or of
+            one-hot ``labels``), else the largest class id plus one.
+
+    Returns:
+        float64 ``(K,)``; NaN for a class without examples in ``labels``.
+    """
+    true_ids = _class_ids(labels, "labels")
+    pred_ids = _predicted_ids(predictions, true_ids.shape[0])
+    if num_classes is None:
+        widths = [np.shape(_to_numpy(a))[-1] for a in (predictions, labels) if np.ndim(_to_numpy(a)) == 2]
+        widths = [w for w in widths if w > 1]
+        num_classes = widths[0] if widths else int(max(true_ids.max(initial=-1), pred_ids.max(initial=-1))) + 1
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
+        raise ValueError(f"`num_classes` must be a positive integer, got {num_classes!r}.")
+    k = int(num_classes)
+    for name, ids in (("labels", true_ids), ("predictions", pred_ids)):
+        if ids.size and (ids.min() < 0 or ids.max() >= k):
+            raise ValueError(f"`{name}` hold class ids in [{ids.min()}, {ids.max()}], outside [0, {k}) "
+                             f"for num_classes={k}.")
+    total = np.bincount(true_ids, minlength=k).astype("float64")
+    hits = np.bincount(true_ids[pred_ids == true_ids], minlength=k).astype("float64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, hits / np.maximum(total, 1), np.nan)
 
 
 # ----------------------------------------------------------------------------

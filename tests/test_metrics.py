@@ -1,10 +1,10 @@
-"""False-label accuracy (paper Fig. 4, bottom): hand-made cases and a real fit on each backend."""
+"""False-label accuracy (paper Fig. 4, bottom) and per-class accuracy: hand-made cases and a real fit on each backend."""
 
 import keras
 import numpy as np
 import pytest
 
-from keras_robust.metrics import FalseLabelAccuracy, false_label_accuracy
+from keras_robust.metrics import FalseLabelAccuracy, class_accuracy, false_label_accuracy
 from keras_robust.noise import symmetric_noise
 
 # ----------------------------------------------------------------------------
@@ -218,3 +218,50 @@ def test_multi_output_predictions_are_refused():
     # One output wrapped in a list or dict is fine.
     assert false_label_accuracy([LOGITS], true_labels=TRUE, mask=MASK) == pytest.approx(0.5)
     assert false_label_accuracy({"out": LOGITS}, true_labels=TRUE, mask=MASK) == pytest.approx(0.5)
+
+
+# ----------------------------------------------------------------------------
+# Per-class accuracy (dead classes of a bounded loss)
+# ----------------------------------------------------------------------------
+
+
+def _class_accuracy_loop(pred_ids, true_ids, k):
+    out = []
+    for c in range(k):
+        rows = [i for i in range(len(true_ids)) if true_ids[i] == c]
+        out.append(sum(pred_ids[i] == c for i in rows) / len(rows) if rows else float("nan"))
+    return np.array(out)
+
+
+def test_class_accuracy_hand_made_and_against_a_loop():
+    # TRUE = 0, 1, 1, 2, 0, 2 and predicted 0, 2, 1, 1, 0, 2: class 0 2/2, class 1 1/2, class 2 1/2.
+    np.testing.assert_allclose(class_accuracy(LOGITS, TRUE), [1.0, 0.5, 0.5])
+    rng = np.random.default_rng(3)
+    z, y = rng.normal(size=(500, 7)), rng.integers(0, 6, size=500)  # class 6 never a label
+    got = class_accuracy(z, y)
+    np.testing.assert_allclose(got, _class_accuracy_loop(np.argmax(z, -1), y, 7))
+    assert np.isnan(got[6]) and got.shape == (7,)
+    # one-hot labels, ids as predictions, and an explicit K agree
+    np.testing.assert_allclose(class_accuracy(np.argmax(z, -1), np.eye(7)[y], num_classes=7), got)
+    # a mean weighted by class counts is the plain accuracy
+    counts = np.bincount(y, minlength=7)
+    assert np.nansum(got * counts) / counts.sum() == pytest.approx(np.mean(np.argmax(z, -1) == y))
+
+
+def test_class_accuracy_finds_a_dead_class():
+    z = np.zeros((6, 3))
+    z[:, 0] = 1.0  # the model predicts class 0 everywhere
+    np.testing.assert_allclose(class_accuracy(z, TRUE), [1.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("args, kwargs, exc, match", [
+    ((LOGITS, np.array([0, 1, 1, 2, 0, 3])), {}, ValueError, r"`labels` hold class ids in \[0, 3\], outside \[0, 3\)"),
+    ((LOGITS, TRUE[:5]), {}, ValueError, "6 predictions for 5"),
+    ((LOGITS, TRUE), {"num_classes": 0}, ValueError, "num_classes"),
+    ((LOGITS, TRUE), {"num_classes": 2.5}, ValueError, "num_classes"),
+    ((np.array([0, 4, 1, 1, 0, 2]), TRUE), {"num_classes": 3}, ValueError, "`predictions` hold class ids"),
+    ((LOGITS, TRUE.astype(float)), {}, TypeError, "`labels`.*integer class ids"),
+])
+def test_class_accuracy_rejects_bad_input(args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        class_accuracy(*args, **kwargs)

@@ -263,3 +263,40 @@ def test_fields_added_later_leave_existing_run_ids_alone():
     assert c.run_id.endswith(digest)
     human = ex.paper_config("cifar10", "mlp1024", "ce", noise="human", labels="worse", backend="jax")
     assert human.run_id != human.replace(labels="aggre").run_id  # once set, it counts
+
+
+# -- unlearned classes (a bounded loss's dead classes) ---------------------------------------------
+def test_held_out_evaluation_counts_unlearned_classes():
+    # Synthetic inputs: the property needed is a model that predicts class 0 for every image.
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(
+        3, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant([2.0, 0.0, 0.0]))])
+    x, y = np.ones((6, 4), "float32"), np.array([0, 0, 1, 1, 1, 2])
+    cb = runs.HeldOutEvaluation(L.get("mae", num_classes=3), x, y)
+    cb.set_model(model)
+    logs = {}
+    cb.on_epoch_end(0, logs)
+    assert logs["test_class_accuracy"] == [1.0, 0.0, 0.0] and logs["unlearned_classes"] == 2
+    assert logs["test_accuracy"] == pytest.approx(2 / 6)
+
+
+def test_unlearned_warning_names_the_classes():
+    assert runs._unlearned_warning([0.5, 0.9, None]) is None  # a class absent from the test set is not dead
+    message = runs._unlearned_warning([0.5, 0.0, None, 0.0])
+    assert message.startswith("2 of 4 classes are never predicted correctly") and "class ids 1, 3)" in message
+    assert "logit bias" in message
+    many = runs._unlearned_warning([0.0] * 25)
+    assert "class ids 0, 1," in many and "19, ...)" in many
+
+
+def test_a_run_records_per_class_accuracy_and_warns_about_dead_classes(tmp_path, capsys):
+    # MAE after one short epoch (10 steps) still misses several classes on every backend (4-7 of 10)
+    h = ex.run(_small("mae", epochs=1, limit=320, test_limit=200), tmp_path)
+    per_class, last = h["test_class_accuracy"], h["epochs"][-1]
+    assert len(per_class) == 10 and last["unlearned_classes"] == sum(a == 0 for a in per_class) > 0
+    counts = np.bincount(ex.data.load_data(_small("mae", limit=320, test_limit=200))[5], minlength=10)
+    assert sum(a * n for a, n in zip(per_class, counts) if a is not None) / counts.sum() == pytest.approx(
+        last["test_accuracy"])
+    dead = [w for w in h["warnings"] if "never predicted correctly" in w]
+    assert len(dead) == 1 and dead[0].startswith(f"{last['unlearned_classes']} of 10 classes")
+    out = capsys.readouterr().out
+    assert "WARNING " + dead[0] in out and f"unlearned {last['unlearned_classes']}" in out

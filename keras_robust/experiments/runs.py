@@ -12,8 +12,10 @@ and `EpochCommit` (the history row and the atomic checkpoint of every epoch).
 ``history.json``: per epoch the training loss and accuracy (on the noisy
 labels), test loss and accuracy (clean test set; the loss as in training,
 logit bias included), false-label accuracy (the corrupted training examples
-scored against their true labels, paper Fig. 4), noisy-label accuracy, epsilon,
-learning rate, logit spread and seconds; ``"finished": true`` at the end.
+scored against their true labels, paper Fig. 4), noisy-label accuracy, the
+number of unlearned classes (test accuracy 0), epsilon, learning rate, logit
+spread and seconds; at the end ``"finished": true`` and the last epoch's
+per-class test accuracy, with a warning when classes stayed unlearned.
 """
 
 import math
@@ -63,8 +65,9 @@ def _num(v):
 
 
 class HeldOutEvaluation(keras.callbacks.Callback):
-    """Logs ``test_accuracy``, ``test_loss`` and, with corrupted examples,
-    ``false_label_accuracy`` / ``noisy_label_accuracy`` at every epoch's end."""
+    """Logs ``test_accuracy``, ``test_loss``, ``test_class_accuracy`` (a list, one per class; NaN
+    for a class absent from the test set), ``unlearned_classes`` (classes at 0 test accuracy) and,
+    with corrupted examples, ``false_label_accuracy`` / ``noisy_label_accuracy`` at every epoch's end."""
 
     def __init__(self, loss, x_test, y_test, x_noisy=None, true_noisy=None, labels_noisy=None, devices=1):
         super().__init__()
@@ -74,6 +77,9 @@ class HeldOutEvaluation(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logits = data.predict(self.model, self.x_test, self.devices)
         logs["test_accuracy"] = float(np.mean(np.argmax(logits, -1) == self.y_test))
+        per_class = metrics.class_accuracy(logits, self.y_test, num_classes=logits.shape[-1])
+        logs["test_class_accuracy"] = [_finite_or_none(a) for a in per_class]
+        logs["unlearned_classes"] = int(np.sum(per_class == 0))
         total = 0.0
         for i in range(0, len(self.y_test), 4096):
             y, z = self.y_test[i:i + 4096].astype("int32"), logits[i:i + 4096]
@@ -83,6 +89,17 @@ class HeldOutEvaluation(keras.callbacks.Callback):
             pred = data.predict(self.model, self.x_noisy, self.devices)
             logs["false_label_accuracy"] = metrics.false_label_accuracy(pred, true_labels=self.true_noisy)
             logs["noisy_label_accuracy"] = metrics.false_label_accuracy(pred, true_labels=self.labels_noisy)
+
+
+def _unlearned_warning(class_accuracy):
+    """The history's warning when classes end the run at 0 test accuracy (None when none do)."""
+    dead = [c for c, a in enumerate(class_accuracy or []) if a == 0]
+    if not dead:
+        return None
+    return (f"{len(dead)} of {len(class_accuracy)} classes are never predicted correctly on the test set at the "
+            f"end (class ids {', '.join(map(str, dead[:20]))}{', ...' if len(dead) > 20 else ''}). With a "
+            "bounded loss (e.g. MAE) the likely cause is that their true-class probability started small, where "
+            "the loss has almost no gradient (paper Sec. 3); a logit bias (e.g. MAEStar) lifts it.")
 
 
 class EpochCommit(keras.callbacks.Callback):
@@ -101,7 +118,7 @@ class EpochCommit(keras.callbacks.Callback):
             "loss", "accuracy", "test_loss", "test_accuracy", "false_label_accuracy", "noisy_label_accuracy")}
         row = {"epoch": epoch + 1, **row, "epsilon": _finite_or_none(logs.get("epsilon", self._epsilon())),
                "lr": self.config.learning_rate(epoch), "logit_spread": _finite_or_none(logs.get("logit_spread")),
-               "seconds": round(time.perf_counter() - self.t0, 3)}
+               "unlearned_classes": logs.get("unlearned_classes"), "seconds": round(time.perf_counter() - self.t0, 3)}
         h = self.history
         h["epochs"].append(row)
         found = [f for f in self.watch.findings if f["epoch"] == epoch + 1]
@@ -114,6 +131,12 @@ class EpochCommit(keras.callbacks.Callback):
         if stop:
             h["stopped_early"] = stop
         h["finished"] = epoch + 1 == self.config.epochs or stop is not None
+        unlearned = None
+        if h["finished"]:
+            h["test_class_accuracy"] = logs.get("test_class_accuracy")
+            unlearned = None if stop else _unlearned_warning(h["test_class_accuracy"])
+            if unlearned:
+                h["warnings"].append(unlearned)
         ckpt_lib.save_checkpoint(self.out / "checkpoint", self.model, epoch + 1, self.config, h)
         write_json(self.out / "history.json", h)
         if self.verbose:
@@ -122,9 +145,10 @@ class EpochCommit(keras.callbacks.Callback):
                   f"train {_num(row['accuracy'])}  test {_num(row['test_accuracy'])}"
                   + (f"  false-label {fla:.4f}" if fla is not None else "")
                   + (f"  ε {eps:.3g}" if eps is not None else "")
+                  + (f"  unlearned {row['unlearned_classes']}" if row["unlearned_classes"] else "")
                   + f"  lr {row['lr']:.3g}  {row['seconds']:.1f} s", flush=True)
-            for f in found:
-                print(f"[{self.config.run_id}] WARNING {f['message']}", flush=True)
+            for message in [f["message"] for f in found] + ([unlearned] if unlearned else []):
+                print(f"[{self.config.run_id}] WARNING {message}", flush=True)
 
     def _epsilon(self):
         return getattr(self.model.loss, "epsilon", None)
