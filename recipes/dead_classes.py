@@ -10,8 +10,9 @@ that shows as a wide spread of the final accuracy. Runs recorded since
 `keras_robust.metrics.class_accuracy` entered the history carry their last
 epoch's per-class accuracy, which is printed as it is. Older runs are trained
 again for ``--epochs`` epochs from their recorded config in a scratch folder
-(the run is deterministic: the retrained test accuracy is printed next to the
-history's at the same epoch, and the two must agree), and their per-class
+(a run is deterministic for a given code and environment: the retrained test
+accuracy is printed next to the history's at the same epoch, and where the two
+differ the run was recorded by other code), and their per-class
 train (against the clean labels) and test accuracy are measured. Prints one markdown table.
 """
 
