@@ -6,6 +6,7 @@ import json
 import math
 import os
 import warnings
+from pathlib import Path
 
 import keras
 
@@ -300,3 +301,29 @@ def test_a_run_records_per_class_accuracy_and_warns_about_dead_classes(tmp_path,
     assert len(dead) == 1 and dead[0].startswith(f"{last['unlearned_classes']} of 10 classes")
     out = capsys.readouterr().out
     assert "WARNING " + dead[0] in out and f"unlearned {last['unlearned_classes']}" in out
+
+
+# -- provenance: which code trained a run ----------------------------------------------------------
+def test_a_run_records_the_code_and_packages_that_trained_it(tmp_path, monkeypatch):
+    import platform
+    import subprocess
+
+    from keras_robust.experiments import provenance
+
+    c = _small("ce", epochs=1, limit=64, test_limit=20)
+    h = ex.run(c, tmp_path, verbose=0)
+    (env,) = h["environments"]
+    backend = keras.backend.backend()
+    assert env["backend"] == backend and env["keras"] == keras.__version__ and env[backend]
+    assert env["numpy"] == np.__version__ and env["python"] == platform.python_version()
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(provenance.__file__).parents[2],
+                          capture_output=True, text=True)
+    assert env["commit"] == (head.stdout.strip() if head.returncode == 0 else None)
+    assert json.loads((ex.run_dir(c, tmp_path) / "history.json").read_text())["environments"] == [env]
+    # a later process appends its entry only when something differs
+    assert provenance.record({"environments": [env]})["environments"] == [env]
+    monkeypatch.setattr(provenance, "environment", lambda: {**env, "keras": "0.0"})
+    assert provenance.record({"environments": [env]})["environments"] == [env, {**env, "keras": "0.0"}]
+    monkeypatch.undo()
+    monkeypatch.setattr(provenance, "_git", lambda *args: None)  # e.g. installed from a wheel
+    assert provenance.environment()["commit"] is None and provenance.environment()["modified"] is None

@@ -15,7 +15,9 @@ logit bias included), false-label accuracy (the corrupted training examples
 scored against their true labels, paper Fig. 4), noisy-label accuracy, the
 number of unlearned classes (test accuracy 0), epsilon, learning rate, logit
 spread and seconds; at the end ``"finished": true`` and the last epoch's
-per-class test accuracy, with a warning when classes stayed unlearned.
+per-class test accuracy, with a warning when classes stayed unlearned;
+``"environments"``: the code commit and package versions of each process that
+trained the run (`provenance`).
 """
 
 import math
@@ -27,7 +29,7 @@ import numpy as np
 
 from keras_robust import datasets, losses, metrics, models, monitor
 from keras_robust.experiments import checkpoint as ckpt_lib
-from keras_robust.experiments import data
+from keras_robust.experiments import data, provenance
 from keras_robust.experiments._io import read_json, write_json
 from keras_robust.experiments.config import RunConfig, run_dir
 from keras_robust.schedules import EpsilonScheduler
@@ -240,7 +242,7 @@ def _train(config, out, callbacks, verbose, distribute, force, stop_on_stall):
     if (ckpt / "LATEST").is_file() and not force:
         start, old = ckpt_lib.load_checkpoint(ckpt, model, config)
         history.update(epochs=old["epochs"][:start], warnings=old.get("warnings", []),
-                       finished=bool(old.get("finished")))
+                       finished=bool(old.get("finished")), environments=old.get("environments", []))
         if verbose:
             print(f"[{config.run_id}] resuming after epoch {start}/{config.epochs}", flush=True)
     elif verbose:
@@ -252,6 +254,7 @@ def _train(config, out, callbacks, verbose, distribute, force, stop_on_stall):
     if history["finished"] or start >= config.epochs:
         write_json(hist_path, history)  # a kill between the last commit and its copy
         return history
+    provenance.record(history)  # the code and packages of this process, which trains from `start`
     if config.augment:
         augment_kind = datasets.info(config.dataset).augment
         batches = data.EpochBatches(raw, noisy, config, start, n_dev, augment_kind=augment_kind)
