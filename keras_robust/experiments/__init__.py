@@ -7,7 +7,9 @@
 * `grid`: deterministic shards of a list of runs (several machines or
   processes share one results directory) and `status`, their progress;
 * `report`: mean ± standard error over seeds in the paper's table format,
-  markdown, CSV and learning-curve plots (`keras_robust.plots`).
+  markdown, CSV and learning-curve plots (`keras_robust.plots`);
+* `provenance`: the code commit and package versions of each process that
+  trained a run, recorded in its history.
 
 Resuming reproduces an uninterrupted run: the model is initialised from the
 seed, the noisy labels from the seed, each epoch's example order (and
