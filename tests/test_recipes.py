@@ -72,3 +72,11 @@ def test_dead_classes_retrains_an_old_run_to_its_recorded_accuracy(tmp_path):
     text = dead_classes.table([row, recorded])
     assert text.count("| fashion_mnist-") == 2 and "not recorded" in text
     assert f"| {sum(v == 0 for v in row['test'])} |" in text.splitlines()[2]
+
+
+def test_dead_classes_names_a_missing_results_folder(capsys):
+    from recipes import dead_classes
+
+    with pytest.raises(SystemExit) as e:
+        dead_classes.main(["--runs", "x", "--results", "/nonexistent/folder"])
+    assert e.value.code == 2 and "--results: no folder /nonexistent/folder" in capsys.readouterr().err

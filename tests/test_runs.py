@@ -327,3 +327,6 @@ def test_a_run_records_the_code_and_packages_that_trained_it(tmp_path, monkeypat
     monkeypatch.undo()
     monkeypatch.setattr(provenance, "_git", lambda *args: None)  # e.g. installed from a wheel
     assert provenance.environment()["commit"] is None and provenance.environment()["modified"] is None
+    # installed in site-packages inside some other repository: that repository's commit is not ours
+    monkeypatch.setattr(provenance, "_git", lambda *args: "/elsewhere" if "--show-toplevel" in args else "f" * 40)
+    assert provenance.environment()["commit"] is None

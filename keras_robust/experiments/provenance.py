@@ -26,10 +26,12 @@ def _version(*names):
     return None
 
 
+_ROOT = Path(__file__).resolve().parents[2]  # the checkout holding keras_robust/, or site-packages
+
+
 def _git(*args):
-    root = Path(__file__).resolve().parents[2]
     try:
-        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["git", "-C", str(_ROOT), *args], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
@@ -45,7 +47,8 @@ def environment():
     from keras_robust import __version__
 
     backend = keras.backend.backend()
-    commit = _git("rev-parse", "HEAD")
+    top = _git("rev-parse", "--show-toplevel")  # not a repository that merely contains site-packages
+    commit = _git("rev-parse", "HEAD") if top and Path(top).resolve() == _ROOT else None
     status = _git("status", "--porcelain", "--", "keras_robust") if commit else None
     return {"keras_robust": __version__, "keras": keras.__version__, "backend": backend,
             backend: _version(*_BACKEND_PACKAGES.get(backend, (backend,))), "numpy": _version("numpy"),
