@@ -316,9 +316,11 @@ def test_a_run_records_the_code_and_packages_that_trained_it(tmp_path, monkeypat
     backend = keras.backend.backend()
     assert env["backend"] == backend and env["keras"] == keras.__version__ and env[backend]
     assert env["numpy"] == np.__version__ and env["python"] == platform.python_version()
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(provenance.__file__).parents[2],
-                          capture_output=True, text=True)
-    assert env["commit"] == (head.stdout.strip() if head.returncode == 0 else None)
+    root = Path(provenance.__file__).resolve().parents[2]  # a checkout (editable install) or site-packages
+    git = [subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+           for args in (["rev-parse", "--show-toplevel"], ["rev-parse", "HEAD"])]
+    ours = git[0].returncode == 0 and Path(git[0].stdout.strip()).resolve() == root
+    assert env["commit"] == (git[1].stdout.strip() if ours else None)
     assert json.loads((ex.run_dir(c, tmp_path) / "history.json").read_text())["environments"] == [env]
     # a later process appends its entry only when something differs
     assert provenance.record({"environments": [env]})["environments"] == [env]
