@@ -197,8 +197,7 @@ def class_accuracy(predictions: ArrayLike, labels: ArrayLike, num_classes: int |
     true_ids = _class_ids(labels, "labels")
     pred_ids = _predicted_ids(predictions, true_ids.shape[0])
     if num_classes is None:
-        widths = [np.shape(_to_numpy(a))[-1] for a in (predictions, labels) if np.ndim(_to_numpy(a)) == 2]
-        widths = [w for w in widths if w > 1]
+        widths = [shape[-1] for shape in (np.shape(predictions), np.shape(labels)) if len(shape) == 2 and shape[-1] > 1]
         num_classes = widths[0] if widths else int(max(true_ids.max(initial=-1), pred_ids.max(initial=-1))) + 1
     if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
         raise ValueError(f"`num_classes` must be a positive integer, got {num_classes!r}.")

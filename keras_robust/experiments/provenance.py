@@ -12,9 +12,8 @@ from pathlib import Path
 
 import keras
 
-# The distributions that carry each Keras backend (the first one installed is reported).
-_BACKEND_PACKAGES = {"jax": ("jax", "jaxlib"), "tensorflow": ("tensorflow", "tensorflow-cpu"), "torch": ("torch",),
-                     "numpy": ("numpy",)}
+# The distributions that carry a Keras backend, where the name differs (the first one installed is reported).
+_BACKEND_PACKAGES = {"jax": ("jax", "jaxlib"), "tensorflow": ("tensorflow", "tensorflow-cpu")}
 
 
 def _version(*names):

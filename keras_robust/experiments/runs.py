@@ -78,8 +78,9 @@ class HeldOutEvaluation(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logits = data.predict(self.model, self.x_test, self.devices)
-        logs["test_accuracy"] = float(np.mean(np.argmax(logits, -1) == self.y_test))
-        per_class = metrics.class_accuracy(logits, self.y_test, num_classes=logits.shape[-1])
+        predicted = np.argmax(logits, -1)
+        logs["test_accuracy"] = float(np.mean(predicted == self.y_test))
+        per_class = metrics.class_accuracy(predicted, self.y_test, num_classes=logits.shape[-1])
         logs["test_class_accuracy"] = [_finite_or_none(a) for a in per_class]
         logs["unlearned_classes"] = int(np.sum(per_class == 0))
         total = 0.0
