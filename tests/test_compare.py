@@ -46,3 +46,14 @@ def test_cells_statistics_and_flags(tmp_path):
     assert (star["n"], star["delta"], star["tolerance"]) == (2, pytest.approx(-4.45), 1.5) and not star["agrees"]
     md = compare.markdown(list(rows.values()), "t", 2)
     assert "2 cells compared; **1 (50 %) agree**" in md and "| fashion_mnist | CE | 40 % | 63.04 ± 0.34 |" in md
+
+
+def test_learning_rate_cells_take_their_own_explanation():
+    # A flagged Table 2 cell (clean, lr 0.005) is explained under its learning rate; the same data set,
+    # loss and noise rate in Table 3 (no learning rate) does not borrow that explanation.
+    row = {"dataset": "fashion_mnist", "loss": "nce+mae", "rate": 0.0, "lr": 0.005, "paper": 43.06,
+           "paper_se": 8.93, "ours": 11.54, "ours_se": float("nan"), "n": 1, "delta": -31.52, "agrees": False}
+    by_lr = compare.markdown([row], "t", 50, by_lr=True)
+    assert "| 0.005 |" in by_lr and "mixes runs that collapse" in by_lr
+    table3 = compare.markdown([dict(row, lr=None)], "t", 50)
+    assert "| 0 % |" in table3 and "**✗** open |" in table3 and "collapse" not in table3
