@@ -5,8 +5,11 @@
 
 For every loss: final test accuracy (%, mean ± standard error over seeds, n) with each CIFAR-10N
 label set (``aggre``, ``random1``, ``worse``), with symmetric noise at the label set's rate, and, for
-``worse``, with its transition matrix applied synthetically; a grouped bar plot (PNG beside the
-markdown) and the noise summary (per-class wrong rates, the transition matrices as a plot). Only finished runs of the paper's MLP1024 setup (``paper_config``) on CIFAR-10 count.
+``worse``, with its transition matrix applied synthetically; the differences that answer issue 14's
+questions (real minus synthetic noise per loss; MAE*'s lead over CE and over the best other loss), the
+runs that ended with unlearned classes, a grouped bar plot (PNG beside the markdown) and the noise
+summary (per-class wrong rates, the transition matrices as a plot). Only finished runs of the paper's
+MLP1024 setup (``paper_config``) on CIFAR-10 count.
 """
 
 import argparse
@@ -19,13 +22,15 @@ from recipes.compare import NAMES, _mean_se
 LABEL_SETS = {"aggre": 0.09, "random1": 0.17, "worse": 0.4}
 KINDS = ("human", "symmetric", "human_matrix")
 KIND_NAMES = {"human": "real", "symmetric": "symmetric", "human_matrix": "matrix"}
+# the table's columns: every label set with its symmetric twin; `worse` also with its matrix twin
+COLUMNS = [(ls, kind) for ls in LABEL_SETS for kind in KINDS if kind != "human_matrix" or ls == "worse"]
 
 
-def cells(results_dirs, epochs=50):
-    """``{(loss label, label set, kind): [final test accuracy %]}`` of the finished paper-setup runs."""
+def _runs(results_dirs, epochs):
+    """Yield ``(key, final test accuracy %, seed, unlearned classes at the end or None)`` of the finished
+    paper-setup runs, ``key = (loss label, label set, kind)``."""
     from keras_robust import experiments as ex
 
-    out = {}
     rates = {rate: name for name, rate in LABEL_SETS.items()}
     for results in results_dirs:
         for h in ex.load_histories(results):
@@ -46,8 +51,16 @@ def cells(results_dirs, epochs=50):
                                         backend=c.backend, **setting)
             if reference.to_dict() != c.to_dict() or label_set not in LABEL_SETS:
                 continue  # an ablation, not the paper's setup
-            key = (NAMES.get(c.loss, c.label), label_set, kind)
-            out.setdefault(key, []).append(100.0 * h["epochs"][-1]["test_accuracy"])
+            last = h["epochs"][-1]
+            yield ((NAMES.get(c.loss, c.label), label_set, kind), 100.0 * last["test_accuracy"], c.seed,
+                   last.get("unlearned_classes"))
+
+
+def cells(results_dirs, epochs=50):
+    """``{(loss label, label set, kind): [final test accuracy %]}`` of the finished paper-setup runs."""
+    out = {}
+    for key, accuracy, _, _ in _runs(results_dirs, epochs):
+        out.setdefault(key, []).append(accuracy)
     return out
 
 
@@ -62,22 +75,84 @@ def _cell(values):
     return f"{mean:.2f} ± {se:.2f} ({n})" if n > 1 else f"{mean:.2f} (1)"
 
 
+def _difference(a, b):
+    """Mean of ``a`` minus mean of ``b`` (points), with the combined standard error when both have 2+ seeds."""
+    (ma, sa, _), (mb, sb, _) = _stats(a), _stats(b)
+    return f"{ma - mb:+.2f}" + ("" if math.isnan(sa) or math.isnan(sb) else f" ± {math.hypot(sa, sb):.2f}")
+
+
+def _losses(table):
+    return sorted({loss for loss, _, _ in table}, key=lambda s: ({"CE": 0, "MAE": 1}.get(s, 2), s))
+
+
+def _ranked(table, label_set, kind):
+    """The losses of one column, best mean first."""
+    return [loss for _, loss in sorted(((_stats(v)[0], loss) for (loss, s, k), v in table.items()
+                                        if s == label_set and k == kind and v), reverse=True)]
+
+
 def markdown(table):
-    losses = sorted({loss for loss, _, _ in table}, key=lambda s: ({"CE": 0, "MAE": 1}.get(s, 2), s))
-    columns = [(ls, kind) for ls in LABEL_SETS for kind in KINDS if kind != "human_matrix" or ls == "worse"]
     header = ["loss"] + [f"{ls} {KIND_NAMES[kind]}" + (f" {100 * LABEL_SETS[ls]:g} %" if kind == "symmetric" else "")
-                         for ls, kind in columns]
+                         for ls, kind in COLUMNS]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for loss in losses:
-        row = [loss] + [_cell(table.get((loss, ls, kind), [])) for ls, kind in columns]
+    for loss in _losses(table):
+        row = [loss] + [_cell(table.get((loss, ls, kind), [])) for ls, kind in COLUMNS]
         lines.append("| " + " | ".join(row) + " |")
     winners = []
     for ls in LABEL_SETS:
-        best = [(_stats(v)[0], loss) for (loss, s, kind), v in table.items() if s == ls and kind == "human"]
-        if best:
-            winners.append(f"{ls}: {max(best)[1]} ({max(best)[0]:.2f} %)")
+        ranked = _ranked(table, ls, "human")
+        if ranked:
+            first = table[(ranked[0], ls, "human")]
+            text = f"{ls}: {ranked[0]} ({_stats(first)[0]:.2f} %"
+            if len(ranked) > 1:
+                text += f"; ahead of {ranked[1]} by {_difference(first, table[(ranked[1], ls, 'human')])}"
+            winners.append(text + ")")
     lines += ["", "Best mean on real noise: " + ("; ".join(winners) if winners else "no finished runs yet") + "."]
     return "\n".join(lines) + "\n"
+
+
+# (label set, kind, minus kind): real noise against its synthetic twins
+COMPARISONS = [("aggre", "human", "symmetric"), ("random1", "human", "symmetric"), ("worse", "human", "symmetric"),
+               ("worse", "human_matrix", "symmetric"), ("worse", "human", "human_matrix")]
+MAE_STAR = NAMES["mae*"]
+
+
+def differences(table):
+    """Markdown: real minus synthetic noise per loss, then MAE*'s lead over CE and over the best other loss."""
+    header = ["loss"] + [f"{ls}: {KIND_NAMES[a]} − {KIND_NAMES[b]}" for ls, a, b in COMPARISONS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for loss in _losses(table):
+        row = [loss]
+        for ls, a, b in COMPARISONS:
+            va, vb = table.get((loss, ls, a)), table.get((loss, ls, b))
+            row.append(_difference(va, vb) if va and vb else "")
+        lines.append("| " + " | ".join(row) + " |")
+    lead = ["| | " + " | ".join(f"{ls} {KIND_NAMES[kind]}" for ls, kind in COLUMNS) + " |",
+            "|" + "---|" * (len(COLUMNS) + 1)]
+    over_ce, over_best = ["MAE* − CE"], ["MAE* − best other loss"]
+    for ls, kind in COLUMNS:
+        mine, ce = table.get((MAE_STAR, ls, kind)), table.get(("CE", ls, kind))
+        over_ce.append(_difference(mine, ce) if mine and ce else "")
+        others = [loss for loss in _ranked(table, ls, kind) if loss != MAE_STAR]
+        over_best.append(f"{_difference(mine, table[(others[0], ls, kind)])} ({others[0]})" if mine and others else "")
+    lead += ["| " + " | ".join(over_ce) + " |", "| " + " | ".join(over_best) + " |"]
+    return "\n".join(lines) + "\n\n" + "\n".join(lead) + "\n"
+
+
+def unlearned(runs):
+    """Markdown list of the runs that ended with classes at 0 % test accuracy (runs logged before the
+    per-class count existed are counted apart)."""
+    dead, unknown = [], 0
+    for (loss, ls, kind), accuracy, seed, n in sorted(runs, key=lambda r: (r[0], r[2])):
+        if n is None:
+            unknown += 1
+        elif n:
+            dead.append(f"- {loss}, {ls} {KIND_NAMES[kind]}, seed {seed}: {n} unlearned "
+                        f"class{'es' if n > 1 else ''}, {accuracy:.2f} %")
+    text = "\n".join(dead) if dead else "- none"
+    if unknown:
+        text += f"\n\n({unknown} of {len(runs)} runs predate the per-class count and are not in this list.)"
+    return text + "\n"
 
 
 def plot(table, path):
@@ -86,7 +161,7 @@ def plot(table, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    losses = sorted({loss for loss, _, _ in table}, key=lambda s: ({"CE": 0, "MAE": 1}.get(s, 2), s))
+    losses = _losses(table)
     fig, axes = plt.subplots(1, len(LABEL_SETS), figsize=(5 * len(LABEL_SETS), 4), sharey=True)
     width = 0.27
     for ax, ls in zip(axes, LABEL_SETS):
@@ -127,10 +202,17 @@ def main(argv=None):
     p.add_argument("--no-noise-summary", action="store_true",
                    help="leave out the label sets' per-class wrong rates and transition matrices")
     args = p.parse_args(argv)
-    table = cells([r for r in args.results if Path(r).is_dir()], args.epochs)
+    runs = list(_runs([r for r in args.results if Path(r).is_dir()], args.epochs))
+    table = {}
+    for key, accuracy, _, _ in runs:
+        table.setdefault(key, []).append(accuracy)
     text = ("## CIFAR-10N, MLP1024: final test accuracy (%), mean ± s.e.m. (seeds)\n\n"
             f"Generated by `python -m recipes.cifar10n_table`; {args.epochs} epochs, the appendix's MLP setup.\n\n"
             + markdown(table))
+    if table:
+        text += ("\n### Real against synthetic noise, and MAE*'s lead: differences of means (points; ± the "
+                 "combined s.e.m. where both cells have two or more seeds)\n\n" + differences(table)
+                 + "\n### Runs that ended with unlearned classes (0 % test accuracy)\n\n" + unlearned(runs))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if table and not args.no_plot:

@@ -78,28 +78,34 @@ def test_runs_with_human_noise_and_its_matrix(kind, tmp_path):
 
 def test_loss_table_sets_real_noise_beside_synthetic_noise(tmp_path):
     """``recipes.cifar10n_table`` on hand-made histories: the cells, their means and standard errors,
-    and that ablations (another learning rate) and unfinished runs stay out."""
+    the differences that answer issue 14's questions, the runs with unlearned classes, and that
+    ablations (another learning rate) and unfinished runs stay out."""
     import json
     from pathlib import Path
 
     from recipes import cifar10n_table
 
-    def history(results, acc, finished=True, **setting):
+    def history(results, acc, finished=True, unlearned=None, **setting):
         c = ex.paper_config("cifar10", "mlp1024", setting.pop("loss"), epochs=2, backend="jax", **setting)
         d = Path(results) / c.run_id
         d.mkdir(parents=True)
-        epochs = [{"epoch": 1, "test_accuracy": 0.1}, {"epoch": 2, "test_accuracy": acc}]
+        last = {"epoch": 2, "test_accuracy": acc}
+        if unlearned is not None:
+            last["unlearned_classes"] = unlearned
+        epochs = [{"epoch": 1, "test_accuracy": 0.1}, last]
         (d / "history.json").write_text(json.dumps({"config": c.to_dict(), "finished": finished,
                                                     "epochs": epochs}))
 
     real, sym = tmp_path / "cifar10n", tmp_path / "mlp1024"
     history(real, 0.50, loss="ce", noise="human", labels="worse", seed=0)
-    history(real, 0.54, loss="ce", noise="human", labels="worse", seed=1)
+    history(real, 0.54, loss="ce", noise="human", labels="worse", seed=1, unlearned=0)
     history(real, 0.60, loss="mae*", noise="human", labels="worse", seed=0)
     history(real, 0.99, loss="mae*", noise="human", labels="worse", seed=1, finished=False)
     history(real, 0.45, loss="ce", noise="human_matrix", labels="worse", seed=0)
+    history(real, 0.30, loss="mae", noise="human", labels="aggre", seed=3, unlearned=2)
     history(sym, 0.40, loss="ce", noise="symmetric", noise_rate=0.4, seed=0)
-    history(sym, 0.90, loss="ce", noise="symmetric", noise_rate=0.4, seed=1, lr=0.01)  # an ablation
+    history(sym, 0.42, loss="ce", noise="symmetric", noise_rate=0.4, seed=1)
+    history(sym, 0.90, loss="ce", noise="symmetric", noise_rate=0.4, seed=2, lr=0.01)  # an ablation
     history(sym, 0.30, loss="ce", noise="symmetric", noise_rate=0.3, seed=0)  # not a CIFAR-10N rate
     out = tmp_path / "t.md"
     table = cifar10n_table.main(["--results", str(real), str(sym), "--out", str(out), "--epochs", "2",
@@ -107,8 +113,16 @@ def test_loss_table_sets_real_noise_beside_synthetic_noise(tmp_path):
     assert table == {("CE", "worse", "human"): pytest.approx([50.0, 54.0]),
                      ("MAE* (ε 0.5)", "worse", "human"): pytest.approx([60.0]),
                      ("CE", "worse", "human_matrix"): pytest.approx([45.0]),
-                     ("CE", "worse", "symmetric"): pytest.approx([40.0])}
+                     ("CE", "worse", "symmetric"): pytest.approx([40.0, 42.0]),
+                     ("MAE", "aggre", "human"): pytest.approx([30.0])}
     text = out.read_text()
-    assert "| CE |" in text and "52.00 ± 2.00 (2)" in text and "40.00 (1)" in text and "45.00 (1)" in text
-    assert "worse: MAE* (ε 0.5) (60.00 %)" in text
+    assert "| CE |" in text and "52.00 ± 2.00 (2)" in text and "41.00 ± 1.00 (2)" in text and "45.00 (1)" in text
+    assert "worse: MAE* (ε 0.5) (60.00 %; ahead of CE by +8.00)" in text
+    # real − symmetric (both with two seeds: ± hypot(2, 1)), matrix − symmetric, real − matrix
+    assert "| CE |  |  | +11.00 ± 2.24 | +4.00 | +7.00 |" in text
+    lead = [line for line in text.splitlines() if line.startswith("| MAE* − ")]
+    assert lead == ["| MAE* − CE |  |  |  |  | +8.00 |  |  |",
+                    "| MAE* − best other loss |  |  |  |  | +8.00 (CE) |  |  |"]
+    assert "- MAE, aggre real, seed 3: 2 unlearned classes, 30.00 %" in text
+    assert "(5 of 7 runs predate the per-class count" in text
     assert out.with_suffix(".png").stat().st_size > 10_000
