@@ -13,6 +13,7 @@ MLP1024 setup (``paper_config``) on CIFAR-10 count.
 """
 
 import argparse
+import collections
 import math
 from pathlib import Path
 
@@ -25,10 +26,13 @@ KIND_NAMES = {"human": "real", "symmetric": "symmetric", "human_matrix": "matrix
 # the table's columns: every label set with its symmetric twin; `worse` also with its matrix twin
 COLUMNS = [(ls, kind) for ls in LABEL_SETS for kind in KINDS if kind != "human_matrix" or ls == "worse"]
 
+# One finished run: ``key = (loss label, label set, kind)``; accuracies in %; ``unlearned`` (classes at 0 %
+# test accuracy at the end) is None for runs logged before the count existed.
+Run = collections.namedtuple("Run", "key seed accuracy peak peak_epoch false_label unlearned")
+
 
 def _runs(results_dirs, epochs):
-    """Yield ``(key, final test accuracy %, seed, unlearned classes at the end or None)`` of the finished
-    paper-setup runs, ``key = (loss label, label set, kind)``."""
+    """Yield a `Run` for each finished run of the paper's setup."""
     from keras_robust import experiments as ex
 
     rates = {rate: name for name, rate in LABEL_SETS.items()}
@@ -52,15 +56,24 @@ def _runs(results_dirs, epochs):
             if reference.to_dict() != c.to_dict() or label_set not in LABEL_SETS:
                 continue  # an ablation, not the paper's setup
             last = h["epochs"][-1]
-            yield ((NAMES.get(c.loss, c.label), label_set, kind), 100.0 * last["test_accuracy"], c.seed,
-                   last.get("unlearned_classes"))
+            peak = max(h["epochs"], key=lambda e: e["test_accuracy"])
+            false_label = last.get("false_label_accuracy")
+            yield Run((NAMES.get(c.loss, c.label), label_set, kind), c.seed, 100.0 * last["test_accuracy"],
+                      100.0 * peak["test_accuracy"], peak["epoch"],
+                      None if false_label is None else 100.0 * false_label, last.get("unlearned_classes"))
 
 
 def cells(results_dirs, epochs=50):
     """``{(loss label, label set, kind): [final test accuracy %]}`` of the finished paper-setup runs."""
+    return _table(_runs(results_dirs, epochs))
+
+
+def _table(runs, field="accuracy"):
     out = {}
-    for key, accuracy, _, _ in _runs(results_dirs, epochs):
-        out.setdefault(key, []).append(accuracy)
+    for run in runs:
+        value = getattr(run, field)
+        if value is not None:
+            out.setdefault(run.key, []).append(value)
     return out
 
 
@@ -143,16 +156,40 @@ def unlearned(runs):
     """Markdown list of the runs that ended with classes at 0 % test accuracy (runs logged before the
     per-class count existed are counted apart)."""
     dead, unknown = [], 0
-    for (loss, ls, kind), accuracy, seed, n in sorted(runs, key=lambda r: (r[0], r[2])):
+    for run in sorted(runs, key=lambda r: (r.key, r.seed)):
+        (loss, ls, kind), n = run.key, run.unlearned
         if n is None:
             unknown += 1
         elif n:
-            dead.append(f"- {loss}, {ls} {KIND_NAMES[kind]}, seed {seed}: {n} unlearned "
-                        f"class{'es' if n > 1 else ''}, {accuracy:.2f} %")
+            dead.append(f"- {loss}, {ls} {KIND_NAMES[kind]}, seed {run.seed}: {n} unlearned "
+                        f"class{'es' if n > 1 else ''}, {run.accuracy:.2f} %")
     text = "\n".join(dead) if dead else "- none"
     if unknown:
         text += f"\n\n({unknown} of {len(runs)} runs predate the per-class count and are not in this list.)"
     return text + "\n"
+
+
+def peaks(runs):
+    """Markdown: on the real labels, each loss's peak test accuracy (and its epoch) against its final one,
+    and its false-label accuracy at the end (the mislabelled training images scored against their clean
+    labels: near 0 when the wrong labels are learnt), means over seeds."""
+    real = [run for run in runs if run.key[2] == "human"]
+    final, peak, epoch, false_label = (_table(real, f) for f in ("accuracy", "peak", "peak_epoch", "false_label"))
+    header = ["loss"] + [f"{ls}: {part}" for ls in LABEL_SETS for part in ("peak (epoch)", "final − peak",
+                                                                           "false-label acc.")]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for loss in _losses(final):
+        row = [loss]
+        for ls in LABEL_SETS:
+            key = (loss, ls, "human")
+            if key not in final:
+                row += ["", "", ""]
+                continue
+            mean = lambda t: _stats(t[key])[0]  # noqa: E731
+            row += [f"{mean(peak):.2f} ({mean(epoch):.0f})", f"{mean(final) - mean(peak):+.2f}",
+                    f"{mean(false_label):.1f} %" if key in false_label else ""]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def plot(table, path):
@@ -203,15 +240,15 @@ def main(argv=None):
                    help="leave out the label sets' per-class wrong rates and transition matrices")
     args = p.parse_args(argv)
     runs = list(_runs([r for r in args.results if Path(r).is_dir()], args.epochs))
-    table = {}
-    for key, accuracy, _, _ in runs:
-        table.setdefault(key, []).append(accuracy)
+    table = _table(runs)
     text = ("## CIFAR-10N, MLP1024: final test accuracy (%), mean ± s.e.m. (seeds)\n\n"
             f"Generated by `python -m recipes.cifar10n_table`; {args.epochs} epochs, the appendix's MLP setup.\n\n"
             + markdown(table))
     if table:
         text += ("\n### Real against synthetic noise, and MAE*'s lead: differences of means (points; ± the "
                  "combined s.e.m. where both cells have two or more seeds)\n\n" + differences(table)
+                 + "\n### Real labels: peak against final test accuracy, and the wrong labels learnt "
+                 "(means over seeds)\n\n" + peaks(runs)
                  + "\n### Runs that ended with unlearned classes (0 % test accuracy)\n\n" + unlearned(runs))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

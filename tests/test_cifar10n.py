@@ -85,14 +85,14 @@ def test_loss_table_sets_real_noise_beside_synthetic_noise(tmp_path):
 
     from recipes import cifar10n_table
 
-    def history(results, acc, finished=True, unlearned=None, **setting):
+    def history(results, acc, finished=True, unlearned=None, first=0.1, false_label=None, **setting):
         c = ex.paper_config("cifar10", "mlp1024", setting.pop("loss"), epochs=2, backend="jax", **setting)
         d = Path(results) / c.run_id
         d.mkdir(parents=True)
-        last = {"epoch": 2, "test_accuracy": acc}
+        last = {"epoch": 2, "test_accuracy": acc, "false_label_accuracy": false_label}
         if unlearned is not None:
             last["unlearned_classes"] = unlearned
-        epochs = [{"epoch": 1, "test_accuracy": 0.1}, last]
+        epochs = [{"epoch": 1, "test_accuracy": first}, last]
         (d / "history.json").write_text(json.dumps({"config": c.to_dict(), "finished": finished,
                                                     "epochs": epochs}))
 
@@ -102,7 +102,7 @@ def test_loss_table_sets_real_noise_beside_synthetic_noise(tmp_path):
     history(real, 0.60, loss="mae*", noise="human", labels="worse", seed=0)
     history(real, 0.99, loss="mae*", noise="human", labels="worse", seed=1, finished=False)
     history(real, 0.45, loss="ce", noise="human_matrix", labels="worse", seed=0)
-    history(real, 0.30, loss="mae", noise="human", labels="aggre", seed=3, unlearned=2)
+    history(real, 0.30, loss="mae", noise="human", labels="aggre", seed=3, unlearned=2, first=0.35, false_label=0.25)
     history(sym, 0.40, loss="ce", noise="symmetric", noise_rate=0.4, seed=0)
     history(sym, 0.42, loss="ce", noise="symmetric", noise_rate=0.4, seed=1)
     history(sym, 0.90, loss="ce", noise="symmetric", noise_rate=0.4, seed=2, lr=0.01)  # an ablation
@@ -123,6 +123,9 @@ def test_loss_table_sets_real_noise_beside_synthetic_noise(tmp_path):
     lead = [line for line in text.splitlines() if line.startswith("| MAE* − ")]
     assert lead == ["| MAE* − CE |  |  |  |  | +8.00 |  |  |",
                     "| MAE* − best other loss |  |  |  |  | +8.00 (CE) |  |  |"]
+    # real labels: peak (its epoch), final − peak, false-label accuracy at the end (absent: blank)
+    assert "| MAE | 35.00 (1) | -5.00 | 25.0 % |  |  |  |  |  |  |" in text
+    assert "| CE |  |  |  |  |  |  | 52.00 (2) | +0.00 |  |" in text
     assert "- MAE, aggre real, seed 3: 2 unlearned classes, 30.00 %" in text
     assert "(5 of 7 runs predate the per-class count" in text
     assert out.with_suffix(".png").stat().st_size > 10_000
