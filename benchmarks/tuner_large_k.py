@@ -444,9 +444,6 @@ def main(argv=None):
     return 0
 
 
-MARK_START, MARK_END = "<!-- tuner_large_k table: start -->", "<!-- tuner_large_k table: end -->"
-
-
 def markdown_table(agg, trials):
     top = agg["best_any_search"]
     targets = ", ".join(f"{round(100 * float(f))} % of it = {_pm(t, None)} %" for f, t in agg["targets"].items()
@@ -458,11 +455,10 @@ def markdown_table(agg, trials):
 
 
 def update_markdown(path, text):
-    """Replace the text between MARK_START and MARK_END in ``path`` (both must be there)."""
-    path = Path(path)
-    doc = path.read_text()
-    i, j = doc.index(MARK_START) + len(MARK_START), doc.index(MARK_END)
-    path.write_text(doc[:i] + "\n" + text + "\n" + doc[j:])
+    """Replace the table between ``path``'s ``<!-- tuner_large_k table: start/end -->`` markers."""
+    from keras_robust.experiments import embed_markdown
+
+    embed_markdown(path, "tuner_large_k table", text)
 
 
 def time_one(args, space):

@@ -5,7 +5,7 @@
 # Real human labels (aggre 9.0 %, random1 17.2 %, worse 40.2 % wrong), symmetric noise at the
 # same rates, and worse's transition matrix applied synthetically. Resumable and shard-safe.
 # Symmetric runs share results/mlp1024 with the fidelity grid (same configuration, same run id).
-# afterwards: python -m recipes.cifar10n_table --out docs/results/cifar10n-losses.md
+# afterwards: python -m recipes.cifar10n_table --out docs/results/cifar10n-losses.md --into docs/results/cifar10n.md
 # STATUS=1 recipes/cifar10n_grid.sh trains nothing: it prints where every line's runs stand.
 set -u
 cd "$(dirname "$0")/.."

@@ -107,9 +107,10 @@ def test_loss_table_sets_real_noise_beside_synthetic_noise(tmp_path):
     history(sym, 0.42, loss="ce", noise="symmetric", noise_rate=0.4, seed=1)
     history(sym, 0.90, loss="ce", noise="symmetric", noise_rate=0.4, seed=2, lr=0.01)  # an ablation
     history(sym, 0.30, loss="ce", noise="symmetric", noise_rate=0.3, seed=0)  # not a CIFAR-10N rate
-    out = tmp_path / "t.md"
+    out, page = tmp_path / "t.md", tmp_path / "page.md"
+    page.write_text("# Hand-written\n<!-- cifar10n_table: start -->\nold table\n<!-- cifar10n_table: end -->\nprose\n")
     table = cifar10n_table.main(["--results", str(real), str(sym), "--out", str(out), "--epochs", "2",
-                                  "--no-noise-summary"])
+                                  "--no-noise-summary", "--into", str(page)])
     assert table == {("CE", "worse", "human"): pytest.approx([50.0, 54.0]),
                      ("MAE* (ε 0.5)", "worse", "human"): pytest.approx([60.0]),
                      ("CE", "worse", "human_matrix"): pytest.approx([45.0]),
@@ -128,4 +129,13 @@ def test_loss_table_sets_real_noise_beside_synthetic_noise(tmp_path):
     assert "| CE |  |  |  |  |  |  | 52.00 (2) | +0.00 |  |" in text
     assert "- MAE, aggre real, seed 3: 2 unlearned classes, 30.00 %" in text
     assert "(5 of 7 runs predate the per-class count" in text
+    # --into: the accuracy table and the differences replace what stood between the page's markers
+    embedded = page.read_text()
+    assert embedded.startswith("# Hand-written\n<!-- cifar10n_table: start -->\nFinal test accuracy")
+    assert embedded.endswith("<!-- cifar10n_table: end -->\nprose\n") and "old table" not in embedded
+    assert "52.00 ± 2.00 (2)" in embedded and "| MAE* − CE |" in embedded and "unlearned" not in embedded
+    page.write_text("no markers\n")
+    with pytest.raises(ValueError, match="has no '<!-- cifar10n_table: start -->' followed by"):
+        cifar10n_table.main(["--results", str(real), "--out", str(out), "--epochs", "2", "--no-noise-summary",
+                             "--no-plot", "--into", str(page)])
     assert out.with_suffix(".png").stat().st_size > 10_000

@@ -34,7 +34,7 @@ from keras_robust.experiments.config import (
     run_dir,
 )
 from keras_robust.experiments.grid import format_status, grid, parse_shard, shard, status
-from keras_robust.experiments.report import aggregate, load_histories, plot_curves, report, tables
+from keras_robust.experiments.report import aggregate, embed_markdown, load_histories, plot_curves, report, tables
 from keras_robust.experiments.runs import run
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "RunError",
     "aggregate",
     "cifar_n_config",
+    "embed_markdown",
     "format_status",
     "grid",
     "load_histories",

@@ -118,6 +118,19 @@ def tables(agg):
     return out
 
 
+def embed_markdown(path, name, text):
+    """Replace what stands between ``<!-- name: start -->`` and ``<!-- name: end -->`` in the markdown
+    file ``path`` with ``text`` (generated tables inside hand-written docs)."""
+    path = Path(path)
+    doc = path.read_text()
+    start, end = f"<!-- {name}: start -->", f"<!-- {name}: end -->"
+    i, j = doc.find(start), doc.find(end)
+    if i < 0 or j < i:
+        raise ValueError(f"{path} has no {start!r} followed by {end!r}: add both markers where the "
+                         f"generated text goes")
+    path.write_text(doc[: i + len(start)] + "\n" + text.strip("\n") + "\n" + doc[j:])
+
+
 def plot_curves(agg, path, table):
     """Learning curves of one table of `aggregate` (paper Fig. 4/5 style) as a PNG; returns its path."""
     dataset, arch, epochs = table
