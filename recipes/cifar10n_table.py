@@ -155,7 +155,8 @@ def differences(table):
         mine, ce = table.get((MAE_STAR, ls, kind)), table.get(("CE", ls, kind))
         over_ce.append(_difference(mine, ce) if mine and ce else "")
         others = [loss for loss in _ranked(table, ls, kind) if loss != MAE_STAR]
-        over_best.append(f"{_difference(mine, table[(others[0], ls, kind)])} ({others[0]})" if mine and others else "")
+        over_best.append(f"{_difference(mine, table[(others[0], ls, kind)])} ({others[0]})"
+                         if mine and others else "")
     lead += ["| " + " | ".join(over_ce) + " |", "| " + " | ".join(over_best) + " |"]
     return "\n".join(lines) + "\n\n" + "\n".join(lead) + "\n"
 
@@ -188,8 +189,11 @@ def peaks(runs):
         row = [loss]
         for ls in LABEL_SETS:
             key = (loss, ls, "human")
-            mean = lambda t: _stats(t[key])[0]  # noqa: E731
-            row += [f"{mean(peak):.2f} ({mean(epoch):.0f})", f"{mean(final) - mean(peak):+.2f}"] if key in final else ["", ""]
+            if key not in final:
+                row += ["", ""]
+                continue
+            last, best, when = (_stats(t[key])[0] for t in (final, peak, epoch))
+            row += [f"{best:.2f} ({when:.0f})", f"{last - best:+.2f}"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
