@@ -2,6 +2,9 @@
 # The CIFAR-10N loss comparison of issue 14 (MLP1024, the appendix's MLP setup), in priority
 # order, as one shard of N:
 #   SHARD=1/2 nohup recipes/cifar10n_grid.sh > results/cifar10n-1.log 2>&1 &
+# Processes sharing one results directory (one per core) can instead all run SHARD=1/1: each
+# run's lock makes a copy skip the run another copy is training, so together they follow the
+# priority order run by run, where fixed shards can leave one shard's part of a line behind.
 # Real human labels (aggre 9.0 %, random1 17.2 %, worse 40.2 % wrong), symmetric noise at the
 # same rates, and worse's transition matrix applied synthetically. Resumable and shard-safe.
 # Symmetric runs share results/mlp1024 with the fidelity grid (same configuration, same run id).
