@@ -65,12 +65,8 @@ def _runs(results_dirs, epochs):
                       None if false_label is None else 100.0 * false_label, last.get("unlearned_classes"))
 
 
-def cells(results_dirs, epochs=50):
-    """``{(loss label, label set, kind): [final test accuracy %]}`` of the finished paper-setup runs."""
-    return _table(_runs(results_dirs, epochs))
-
-
 def _table(runs, field="accuracy"):
+    """``{(loss label, label set, kind): [field of each run]}``, runs without the field left out."""
     out = {}
     for run in runs:
         value = getattr(run, field)
