@@ -10,6 +10,8 @@
 # Symmetric runs share results/mlp1024 with the fidelity grid (same configuration, same run id).
 # afterwards: python -m recipes.cifar10n_table --out docs/results/cifar10n-losses.md --into docs/results/cifar10n.md
 # STATUS=1 recipes/cifar10n_grid.sh trains nothing: it prints where every line's runs stand.
+# DEADLINE=08:10 (or +2h) starts no run that would end after it (recipes.grid --deadline): a session
+# with a time limit then ends between runs instead of leaving one half-trained.
 set -u
 cd "$(dirname "$0")/.."
 SHARD="${SHARD:-1/1}"
@@ -22,7 +24,8 @@ EXTRA=nfl+mae,nce+agce
 run() {  # results-dir seeds extra-arguments...
   local results="$1" seeds="$2"; shift 2
   KERAS_BACKEND=jax "$PY" -m recipes.grid --dataset cifar10 --arch mlp1024 --losses "$losses" \
-    --seeds "$seeds" --shard "$SHARD" --results "$results" --no-distribute ${STATUS:+--status} "$@"
+    --seeds "$seeds" --shard "$SHARD" --results "$results" --no-distribute ${STATUS:+--status} \
+    ${DEADLINE:+--deadline "$DEADLINE"} "$@"
 }
 # Per seed: `worse` (40 % wrong) before the others (its
 # symmetric twin, 40 %, is also a cell of the fidelity grid's CIFAR-10 table, and its matrix twin

@@ -5,8 +5,10 @@ import csv
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import keras
@@ -195,12 +197,14 @@ def test_bad_shard(bad):
         ex.parse_shard(bad)
 
 
-def test_status_reads_the_histories_and_prices_the_epochs_left(tmp_path, capsys):
-    res = tmp_path / "results"
+def _timed_histories(res):
+    """Histories of runs that trained nothing, with their epoch times: CE seed 0 finished (10 epochs of
+    3 s), CE seed 1 started (5 of 6 s: CE's mean is 4 s) and MAE started (2 of 8 s), both with a
+    checkpoint folder; returns the configurations CE seeds 0-2 and MAE."""
 
     def write(config, done, seconds, finished=False):
         d = ex.run_dir(config, res)
-        d.mkdir(parents=True)
+        (d / "checkpoint").mkdir(parents=True)
         rows = [{"epoch": e + 1, "seconds": seconds} for e in range(done)]
         (d / "history.json").write_text(json.dumps({"config": config.to_dict(), "epochs": rows,
                                                     "finished": finished}))
@@ -208,10 +212,16 @@ def test_status_reads_the_histories_and_prices_the_epochs_left(tmp_path, capsys)
 
     ce = [_small("ce", seed=s, epochs=10) for s in range(3)]
     mae = _small("mae", seed=0, epochs=10)
-    other = ex.paper_config("cifar10", "mlp1024", "ce", epochs=10)
-    write(ce[0], 10, 3.0, finished=True)  # CE epochs: 3 s (10 of them) and 6 s (5): mean 4 s
+    write(ce[0], 10, 3.0, finished=True)
     write(ce[1], 5, 6.0)
     write(mae, 2, 8.0)
+    return ce, mae, write
+
+
+def test_status_reads_the_histories_and_prices_the_epochs_left(tmp_path, capsys):
+    res = tmp_path / "results"
+    ce, mae, write = _timed_histories(res)
+    other = ex.paper_config("cifar10", "mlp1024", "ce", epochs=10)
     (write(_small("gce", seed=9, epochs=10), 0, 0.0) / "history.json").write_text("{not json")
     rows = ex.status(ce + [mae, other], res)
     by_id = {r["run_id"]: r for r in rows}
@@ -229,6 +239,12 @@ def test_status_reads_the_histories_and_prices_the_epochs_left(tmp_path, capsys)
     gce = ex.status([_small("gce", seed=1, epochs=10)], res)[0]
     assert gce["seconds_left"] == pytest.approx(10 * (30 + 30 + 16) / 17)
     assert [r["state"] for r in ex.status([_small("gce", seed=9, epochs=10)], res)] == ["unreadable"]
+    # a started run without its checkpoint folder (a fresh clone) trains again from epoch 0
+    shutil.rmtree(write(_small("ce", seed=7, epochs=10), 5, 6.0) / "checkpoint")
+    fresh = ex.status([_small("ce", seed=7, epochs=10)], res)[0]
+    assert (fresh["state"], fresh["epochs_done"]) == ("restarts", 5)
+    assert fresh["seconds_left"] == pytest.approx(10 * (30 + 30 + 30) / 20)
+    shutil.rmtree(ex.run_dir(_small("ce", seed=7, epochs=10), res))
     # one shard of it, and the CLI front-end, which trains nothing
     assert [r["run_id"] for r in ex.status(ce + [mae, other], res, shard="2/2")] == sorted(by_id)[1::2]
     text = ex.format_status(rows)
@@ -238,12 +254,67 @@ def test_status_reads_the_histories_and_prices_the_epochs_left(tmp_path, capsys)
     assert ex.format_status([first]).endswith("1 runs: 1 finished; left: nothing")
     from recipes import grid as grid_recipe
 
+    files = sorted(res.rglob("*"))
     out = grid_recipe.main(["--dataset", "fashion_mnist", "--losses", "ce", "--rates", "0.4", "--seeds",
                             "0,1,2", "--epochs", "10", "--limit", "320", "--test-limit", "200",
                             "--results", str(res), "--status"])
     assert [r["state"] for r in out] == ["finished", "started", "to do"]
     assert "3 runs: 1 finished, 1 started, 1 to do" in capsys.readouterr().out
-    assert not any(p.name == "checkpoint" for p in res.rglob("*"))
+    assert sorted(res.rglob("*")) == files  # nothing trained, locked or written
+
+
+def test_a_deadline_defers_the_runs_that_would_end_after_it(tmp_path, capsys):
+    res = tmp_path / "results"
+    ce, _, _ = _timed_histories(res)
+    ids = [c.replace(backend=keras.backend.backend()).run_id for c in ce]
+    order = [ids.index(c.run_id) for c in ex.shard(ce)]  # the order `grid` runs them in
+
+    def by_seed(out):
+        return [out[order.index(s)] for s in range(3)]
+
+    # CE epochs take 4 s: seed 1 needs 5 more (20 s), seed 2 all 10 (40 s); 30 s are left
+    finished, started, todo = by_seed(ex.grid(ce, res, deadline=time.time() + 30))
+    assert finished["finished"] and len(finished["epochs"]) == 10  # read back, nothing trained
+    assert "deferred" not in started and "checkpoint" in started["error"]  # it fits: it was started
+    assert set(todo) == {"run_id", "deferred"} and "needs about 1 min" in todo["deferred"]
+    text = capsys.readouterr().out
+    assert f"grid: deferred {ids[2]}" in text and "1 of 3 runs deferred" in text
+    # a past deadline starts nothing, but a finished run is still read back
+    out = by_seed(ex.grid(ce, res, deadline=time.time() - 1, verbose=0))
+    assert [("deferred" in h, "error" in h) for h in out] == [(False, False), (True, False), (True, False)]
+    assert not (ex.run_dir(ce[2], res) / "history.json").exists()
+    from recipes import grid as grid_recipe
+
+    argv = ["--dataset", "fashion_mnist", "--losses", "ce", "--rates", "0.4", "--seeds", "0,1,2", "--epochs",
+            "10", "--limit", "320", "--test-limit", "200", "--results", str(res), "--quiet"]
+    assert ["deferred" in h for h in by_seed(grid_recipe.main(argv + ["--deadline", "+1s"]))] == [
+        False, True, True]
+    with pytest.raises(SystemExit) as e:
+        grid_recipe.main(argv + ["--deadline", "soon"])
+    assert e.value.code == 2 and "argument --deadline: `deadline` must be" in capsys.readouterr().err
+
+
+def test_parse_deadline():
+    import datetime
+
+    now = datetime.datetime(2026, 12, 7, 22, 0).timestamp()  # local time
+    assert ex.parse_deadline("+90m", now=now) == now + 5400
+    assert ex.parse_deadline(" +2h", now=now) == now + 7200
+    assert ex.parse_deadline("+45s", now=now) == now + 45
+    assert ex.parse_deadline("+1.5h", now=now) == now + 5400
+    # HH:MM is the next such time, as `at` reads it
+    assert ex.parse_deadline("23:30", now=now) == datetime.datetime(2026, 12, 7, 23, 30).timestamp()
+    assert ex.parse_deadline("06:00", now=now) == datetime.datetime(2026, 12, 8, 6, 0).timestamp()
+    assert ex.parse_deadline("22:00", now=now) == datetime.datetime(2026, 12, 8, 22, 0).timestamp()
+    assert ex.parse_deadline("2026-12-08T01:15", now=now) == datetime.datetime(2026, 12, 8, 1, 15).timestamp()
+    assert ex.parse_deadline(datetime.datetime(2026, 12, 9)) == datetime.datetime(2026, 12, 9).timestamp()
+    assert ex.parse_deadline(1234.5) == 1234.5
+
+
+@pytest.mark.parametrize("bad", ["soon", "25:00", "12:60", "+5d", "+m", "", None, True, [1]])
+def test_bad_deadline(bad):
+    with pytest.raises(ValueError, match="`deadline` must be"):
+        ex.parse_deadline(bad)
 
 
 # -- the report ------------------------------------------------------------------------------

@@ -5,7 +5,8 @@
 * `runs`: `run`, one Keras ``fit`` with callbacks, resumable in
   ``results_dir/<run id>/`` (history, atomic per-epoch checkpoint, lock);
 * `grid`: deterministic shards of a list of runs (several machines or
-  processes share one results directory) and `status`, their progress;
+  processes share one results directory), optionally starting none that
+  would end after a deadline, and `status`, their progress;
 * `report`: mean ± standard error over seeds in the paper's table format,
   markdown, CSV and learning-curve plots (`keras_robust.plots`);
 * `provenance`: the code commit and package versions of each process that
@@ -33,7 +34,7 @@ from keras_robust.experiments.config import (
     paper_config,
     run_dir,
 )
-from keras_robust.experiments.grid import format_status, grid, parse_shard, shard, status
+from keras_robust.experiments.grid import format_status, grid, parse_deadline, parse_shard, shard, status
 from keras_robust.experiments.report import aggregate, embed_markdown, load_histories, plot_curves, report, tables
 from keras_robust.experiments.runs import run
 
@@ -52,6 +53,7 @@ __all__ = [
     "grid",
     "load_histories",
     "paper_config",
+    "parse_deadline",
     "parse_shard",
     "plot_curves",
     "report",
