@@ -223,10 +223,10 @@ def plot(table, path):
     for ax in axes:
         for handle, name in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(name, handle)
-    if handles:
-        axes[0].legend(handles.values(), handles.keys())
+    if handles:  # above the panels, where no bar can hide under it
+        fig.legend(handles.values(), handles.keys(), loc="upper right", ncol=len(handles), fontsize=9)
     fig.suptitle("CIFAR-10N, MLP1024: real human noise vs synthetic noise of the same rate")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return str(path)
