@@ -17,6 +17,7 @@ cd "$(dirname "$0")/.."
 SHARD="${SHARD:-1/1}"
 PY="${PY:-.venv/bin/python}"
 export KERAS_ROBUST_DATA="${KERAS_ROBUST_DATA:-$(cd .. && pwd)/shared/data}"
+source recipes/deadline.sh
 # Priority: the seven losses issue 14 requires, with two seeds, before the other two losses
 # of the comparison and before a third seed. LOSSES=... runs one list through every line instead.
 CORE=ce,mae,mae*,gce,nce+mae,bitempered,sce

@@ -309,12 +309,32 @@ def test_parse_deadline():
     assert ex.parse_deadline("2026-12-08T01:15", now=now) == datetime.datetime(2026, 12, 8, 1, 15).timestamp()
     assert ex.parse_deadline(datetime.datetime(2026, 12, 9)) == datetime.datetime(2026, 12, 9).timestamp()
     assert ex.parse_deadline(1234.5) == 1234.5
+    assert ex.parse_deadline("1796634529") == 1796634529.0  # `date +%s`, as the grid scripts pass it
 
 
-@pytest.mark.parametrize("bad", ["soon", "25:00", "12:60", "+5d", "+m", "", None, True, [1]])
+@pytest.mark.parametrize("bad", ["soon", "25:00", "12:60", "+5d", "+m", "12345", "", None, True, [1]])
 def test_bad_deadline(bad):
     with pytest.raises(ValueError, match="`deadline` must be"):
         ex.parse_deadline(bad)
+
+
+def test_grid_scripts_fix_a_relative_deadline_once():
+    """``DEADLINE=+2m`` becomes POSIX seconds at the script's start (each `recipes.grid` call of the
+    script would otherwise count it from its own start); clock times pass unchanged."""
+
+    def source(deadline):
+        return subprocess.run(["bash", "-c", "source recipes/deadline.sh && echo \"$DEADLINE\""], cwd=ROOT,
+                              env=dict(os.environ, DEADLINE=deadline), capture_output=True, text=True)
+
+    before = time.time()
+    fixed = source("+2m")
+    assert fixed.returncode == 0 and before + 119 <= float(fixed.stdout) <= time.time() + 121
+    assert abs(ex.parse_deadline(fixed.stdout.strip()) - float(fixed.stdout)) == 0
+    assert source("07:30").stdout.strip() == "07:30"
+    bad = source("+1.5h")
+    assert bad.returncode == 2 and "whole number" in bad.stderr
+    for script in ("cifar10n_grid.sh", "fidelity_grid.sh"):
+        assert "source recipes/deadline.sh" in (ROOT / "recipes" / script).read_text()
 
 
 # -- the report ------------------------------------------------------------------------------

@@ -106,7 +106,8 @@ def grid(configs, results_dir="results", shard="1/1", verbose=1, deadline=None, 
 def parse_deadline(deadline, now=None):
     """A deadline as POSIX seconds, from one of:
 
-    * a number (POSIX seconds) or a `datetime.datetime` (naive = local time);
+    * a number or a string of digits (POSIX seconds, ``date +%s``), or a
+      `datetime.datetime` (naive = local time);
     * ``"HH:MM"``: the next such local time (as ``at`` reads it: ``"06:00"``
       at 22:00 is tomorrow morning);
     * ``"+90m"``, ``"+2h"``, ``"+45s"``: that long from ``now``;
@@ -120,6 +121,8 @@ def parse_deadline(deadline, now=None):
     if isinstance(deadline, datetime.datetime):
         return deadline.timestamp()
     text = deadline.strip() if isinstance(deadline, str) else None
+    if text is not None and re.fullmatch(r"\d{9,}(?:\.\d+)?", text):
+        return float(text)
     if text is not None and (m := re.fullmatch(r"\+(\d+(?:\.\d+)?)([smh])", text)):
         return now + float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
     if text is not None and (m := re.fullmatch(r"(\d{1,2}):(\d{2})", text)) and int(m.group(1)) < 24 \
