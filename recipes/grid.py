@@ -22,7 +22,7 @@ def main(argv=None):
                    help="print where this shard's runs stand and the time left, train nothing")
     p.add_argument("--deadline", default=None,
                    help="start no run that would end after this time at the epoch times recorded so far: "
-                        "HH:MM (the next such local time), +90m / +2h, or an ISO date and time")
+                        "HH:MM (the next such local time), +90m / +2h, an ISO date and time or POSIX seconds")
     args = p.parse_args(argv)
     check_backend(args)
     from keras_robust import experiments as ex
